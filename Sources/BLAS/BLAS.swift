@@ -1,0 +1,73 @@
+import COpenBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Thin Swift front over OpenBLAS: every matrix product in the project goes through `gemm`.
+public enum BLAS {
+    /// Set the number of OpenBLAS threads for this process (one per MPI rank by default).
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    /// Number of threads OpenBLAS will use.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Apply the thread count from `EMD_BLAS_THREADS` (default 1: one thread per rank).
+    public static func configureThreadsFromEnvironment() {
+        if let s = getenv("EMD_BLAS_THREADS"), let n = Int(String(cString: s)), n > 0 {
+            setThreads(n)
+        } else {
+            setThreads(1)
+        }
+    }
+
+    /// C = alpha * op(A) * op(B) + beta * C, all row-major.
+    /// op(A) is m x k, op(B) is k x n, C is m x n. Leading dimensions are the row lengths of
+    /// the stored (untransposed) matrices.
+    @inlinable
+    public static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    /// Double-precision `gemm`, row-major.
+    @inlinable
+    public static func dgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Double = 1, a: UnsafePointer<Double>, lda: Int,
+                             b: UnsafePointer<Double>, ldb: Int,
+                             beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    /// Eigendecomposition of a symmetric n x n matrix (LAPACK `dsyev`).
+    /// Returns eigenvalues ascending and eigenvectors as the rows of a row-major n x n matrix.
+    public static func symmetricEigen(_ matrix: [Double], n: Int) throws -> (values: [Double], vectors: [Double]) {
+        precondition(matrix.count == n * n)
+        // Column-major LAPACK on a symmetric matrix: the input needs no transpose.
+        var a = matrix
+        var w = [Double](repeating: 0, count: n)
+        var nn = Int32(n), lda = Int32(n), info: Int32 = 0, lwork: Int32 = -1
+        var query = 0.0
+        var jobz = CChar(UInt8(ascii: "V")), uplo = CChar(UInt8(ascii: "U"))
+        dsyev_(&jobz, &uplo, &nn, &a, &lda, &w, &query, &lwork, &info)
+        lwork = Int32(query)
+        var work = [Double](repeating: 0, count: max(1, Int(lwork)))
+        dsyev_(&jobz, &uplo, &nn, &a, &lda, &w, &work, &lwork, &info)
+        if info != 0 { throw LinearAlgebraError.eigenFailed(info: Int(info)) }
+        // Column-major output: eigenvector j is column j, i.e. row j of `a` read row-major.
+        return (w, a)
+    }
+}
+
+/// A LAPACK routine reported failure.
+public enum LinearAlgebraError: Error, CustomStringConvertible {
+    case eigenFailed(info: Int)
+    public var description: String {
+        switch self {
+        case .eigenFailed(let info): return "symmetric eigendecomposition failed (LAPACK info \(info))"
+        }
+    }
+}

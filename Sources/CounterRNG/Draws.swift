@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a random draw is for. Together with (seed, step, global sample index) it selects an
+/// independent Philox stream, so the draws of a sample never depend on which rank owns it.
+public struct Purpose: Hashable, Sendable {
+    /// The raw 32-bit tag: a kind in the high 16 bits and a sub-index (e.g. a Langevin step) low.
+    public let raw: UInt32
+
+    public init(kind: UInt16, sub: Int = 0) {
+        raw = UInt32(kind) << 16 | UInt32(truncatingIfNeeded: sub & 0xFFFF)
+    }
+
+    /// The same kind with another sub-index (e.g. Langevin step k).
+    public func sub(_ s: Int) -> Purpose { Purpose(kind: UInt16(raw >> 16), sub: s) }
+
+    public static let parameterInit = Purpose(kind: 1)
+    public static let dataNoise = Purpose(kind: 2)
+    public static let dataSigma = Purpose(kind: 3)
+    public static let shuffle = Purpose(kind: 4)
+    public static let dataSample = Purpose(kind: 5)
+    public static let latent = Purpose(kind: 10)
+    public static let initialEps = Purpose(kind: 11)
+    public static let distillSigma = Purpose(kind: 12)
+    public static let langevinEps = Purpose(kind: 13)
+    public static let langevinZ = Purpose(kind: 14)
+    public static let studentLatent = Purpose(kind: 15)
+    public static let studentSigma = Purpose(kind: 16)
+    public static let studentNoise = Purpose(kind: 17)
+    public static let sampling = Purpose(kind: 20)
+    public static let evaluation = Purpose(kind: 21)
+    public static let test = Purpose(kind: 99)
+}
+
+/// The coordinates of one stream of draws: (seed, step, purpose, global sample index).
+public struct DrawKey: Hashable, Sendable {
+    public var seed: UInt64
+    public var step: UInt64
+    public var purpose: Purpose
+    public var index: UInt64
+
+    public init(seed: UInt64, step: Int, purpose: Purpose, index: Int) {
+        self.seed = seed
+        self.step = UInt64(truncatingIfNeeded: step)
+        self.purpose = purpose
+        self.index = UInt64(truncatingIfNeeded: index)
+    }
+
+    @inlinable
+    func block(_ j: Int) -> SIMD4<UInt32> {
+        let key = SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
+        // counter: (block j, sample index, step, purpose); the high halves of index and step
+        // are folded into the block word's upper bits so long runs stay distinct.
+        let hi = UInt32(truncatingIfNeeded: (index >> 32) ^ (step >> 32)) << 24
+        let counter = SIMD4(UInt32(truncatingIfNeeded: j) ^ hi, UInt32(truncatingIfNeeded: index),
+                            UInt32(truncatingIfNeeded: step), purpose.raw)
+        return Philox.block(counter, key: key)
+    }
+}
+
+/// Stateless draws addressed by `DrawKey`.
+public enum Draws {
+    /// Uniform in the open interval (0, 1) from the top 24 bits of a word.
+    @inlinable
+    public static func unitFloat(_ x: UInt32) -> Float {
+        (Float(x >> 8) + 0.5) * (1.0 / 16_777_216.0)
+    }
+
+    /// Fill `count` uniforms in (0, 1) for `key`.
+    @inlinable
+    public static func uniform(_ key: DrawKey, into out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0, j = 0
+        while i < count {
+            let b = key.block(j)
+            for l in 0..<4 where i + l < count { out[i + l] = unitFloat(b[l]) }
+            i += 4; j += 1
+        }
+    }
+
+    /// Fill `count` standard normals for `key` (Box-Muller on Philox uniforms).
+    @inlinable
+    public static func normal(_ key: DrawKey, into out: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0, j = 0
+        while i < count {
+            let b = key.block(j)
+            let r0 = sqrtf(-2 * logf(unitFloat(b[0]))), t0 = 2 * Float.pi * unitFloat(b[1])
+            let r1 = sqrtf(-2 * logf(unitFloat(b[2]))), t1 = 2 * Float.pi * unitFloat(b[3])
+            let v = (r0 * cosf(t0), r0 * sinf(t0), r1 * cosf(t1), r1 * sinf(t1))
+            if i < count { out[i] = v.0 }
+            if i + 1 < count { out[i + 1] = v.1 }
+            if i + 2 < count { out[i + 2] = v.2 }
+            if i + 3 < count { out[i + 3] = v.3 }
+            i += 4; j += 1
+        }
+    }
+
+    /// One standard normal for `key`.
+    @inlinable
+    public static func normal(_ key: DrawKey) -> Float {
+        var v: Float = 0
+        normal(key, into: &v, count: 1)
+        return v
+    }
+
+    /// One uniform in (0, 1) for `key`.
+    @inlinable
+    public static func uniform(_ key: DrawKey) -> Float {
+        unitFloat(key.block(0)[0])
+    }
+
+    /// Normals as an array (convenience, allocates).
+    public static func normals(_ key: DrawKey, count: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buf, n in
+            normal(key, into: buf.baseAddress!, count: count); n = count
+        }
+    }
+}
+
+/// A sequential `RandomNumberGenerator` over one Philox stream, for shuffles and the like.
+public struct PhiloxGenerator: RandomNumberGenerator {
+    private let key: DrawKey
+    private var block = 0
+    private var buffer = SIMD4<UInt32>()
+    private var used = 4
+
+    public init(_ key: DrawKey) { self.key = key }
+
+    public mutating func next() -> UInt64 {
+        let lo = nextWord(), hi = nextWord()
+        return UInt64(hi) << 32 | UInt64(lo)
+    }
+
+    private mutating func nextWord() -> UInt32 {
+        if used == 4 { buffer = key.block(block); block += 1; used = 0 }
+        defer { used += 1 }
+        return buffer[used]
+    }
+}
+
+/// A permutation of 0..<n determined by `key` (Fisher-Yates over a Philox stream).
+public func permutation(_ n: Int, key: DrawKey) -> [Int] {
+    var g = PhiloxGenerator(key)
+    var p = Array(0..<n)
+    p.shuffle(using: &g)
+    return p
+}

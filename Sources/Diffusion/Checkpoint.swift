@@ -1,0 +1,121 @@
+import Foundation
+import FileFormats
+import NN
+
+/// A training state as named tensors plus string metadata, stored as safetensors.
+/// Tensors are grouped by prefix: "params.fc0.weight", "ema.fc0.weight", "adam_m.fc0.weight"...
+public struct Checkpoint {
+    public var tensors: [String: (shape: [Int], values: [Float])] = [:]
+    public var metadata: [String: String] = [:]
+    /// The file this checkpoint was read from (for error messages).
+    public var path: String = "<memory>"
+
+    public init() {}
+
+    /// Add every tensor of `layout` read from `values` under `group`.
+    public mutating func add(group: String, layout: ParameterLayout, values: UnsafePointer<Float>) {
+        for s in layout.specs {
+            tensors["\(group).\(s.name)"] = (s.shape, Array(UnsafeBufferPointer(start: values + s.offset, count: s.count)))
+        }
+    }
+
+    /// Add one raw tensor.
+    public mutating func add(_ name: String, shape: [Int], values: [Float]) { tensors[name] = (shape, values) }
+
+    /// Whether every tensor of `layout` is present under `group`.
+    public func has(group: String, layout: ParameterLayout) -> Bool {
+        layout.specs.allSatisfy { tensors["\(group).\($0.name)"] != nil }
+    }
+
+    /// Copy the tensors of `group` into `values`, checking names and shapes against `layout`.
+    public func load(group: String, layout: ParameterLayout, into values: UnsafeMutablePointer<Float>) throws {
+        for s in layout.specs {
+            let name = "\(group).\(s.name)"
+            guard let t = tensors[name] else {
+                throw FileFormatError(path: path, "tensor \(name) missing (does the checkpoint match the configured network?)")
+            }
+            guard t.shape == s.shape, t.values.count == s.count else {
+                throw FileFormatError(path: path, "tensor \(name) has shape \(t.shape), the configured network needs \(s.shape)")
+            }
+            guard t.values.allSatisfy({ $0.isFinite }) else {
+                throw FileFormatError(path: path, "tensor \(name) holds non-finite values")
+            }
+            t.values.withUnsafeBufferPointer { (values + s.offset).update(from: $0.baseAddress!, count: s.count) }
+        }
+    }
+
+    /// A metadata value, or an error naming the file.
+    public func meta(_ key: String) throws -> String {
+        guard let v = metadata[key] else { throw FileFormatError(path: path, "metadata key '\(key)' missing") }
+        return v
+    }
+
+    /// An integer metadata value.
+    public func metaInt(_ key: String) throws -> Int {
+        guard let v = Int(try meta(key)) else { throw FileFormatError(path: path, "metadata '\(key)' is not an integer") }
+        return v
+    }
+
+    /// Decode a JSON metadata value.
+    public func metaJSON<T: Decodable>(_ key: String, as type: T.Type) throws -> T {
+        do { return try JSONDecoder().decode(T.self, from: Data(try meta(key).utf8)) } catch let e as FileFormatError {
+            throw e
+        } catch {
+            throw FileFormatError(path: path, "metadata '\(key)' is not valid: \(error)")
+        }
+    }
+
+    /// Write atomically to `path` (temporary file, fsync, rename).
+    public func write(to path: String) throws {
+        var entries: [SafeTensorsEntry] = []
+        for (name, t) in tensors { entries.append(try SafeTensorsEntry(name: name, shape: t.shape, floats: t.values)) }
+        try SafeTensorsFile(tensors: entries, metadata: metadata).write(to: path)
+    }
+
+    /// Read and validate a checkpoint file.
+    public static func read(_ path: String) throws -> Checkpoint {
+        let file = try SafeTensorsFile(path: path)
+        var c = Checkpoint()
+        c.path = path
+        c.metadata = file.metadata
+        for name in file.names {
+            guard let e = file.tensors[name] else { continue }
+            guard e.dtype == .F32 else { throw FileFormatError(path: path, "tensor \(name) is \(e.dtype), expected F32") }
+            c.tensors[name] = (e.shape, try e.floats())
+        }
+        return c
+    }
+}
+
+/// A folder of numbered checkpoints (`ckpt-00001000.safetensors`), keeping the newest `keep`.
+public struct CheckpointDirectory {
+    public let path: String
+    public let keep: Int
+
+    public init(path: String, keep: Int = 3) {
+        self.path = path
+        self.keep = max(1, keep)
+    }
+
+    public func file(step: Int) -> String { (path as NSString).appendingPathComponent(String(format: "ckpt-%08d.safetensors", step)) }
+
+    /// Steps of the checkpoints present, ascending.
+    public func steps() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.compactMap { n -> Int? in
+            guard n.hasPrefix("ckpt-"), n.hasSuffix(".safetensors") else { return nil }
+            return Int(n.dropFirst(5).dropLast(12))
+        }.sorted()
+    }
+
+    /// Path of the newest checkpoint, if any.
+    public func latest() -> String? { steps().last.map(file(step:)) }
+
+    /// Write `checkpoint` for `step` atomically, then delete all but the newest `keep`.
+    public func save(_ checkpoint: Checkpoint, step: Int) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try checkpoint.write(to: file(step: step))
+        let all = steps()
+        for s in all.dropLast(keep) { try? FileManager.default.removeItem(atPath: file(step: s)) }
+    }
+}

@@ -1,0 +1,157 @@
+import CounterRNG
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A mixture of isotropic Gaussians: the exact teacher (its denoiser has a closed form) and a
+/// source of training data for learned teachers.
+public struct GaussianMixture: Codable, Sendable, Equatable {
+    public var dimension: Int
+    /// Component means, one row each.
+    public var means: [[Float]]
+    public var weights: [Float]
+    /// Per-component isotropic standard deviations.
+    public var stds: [Float]
+
+    public init(dimension: Int, means: [[Float]], weights: [Float], stds: [Float]) throws {
+        self.dimension = dimension
+        self.means = means
+        self.weights = weights
+        self.stds = stds
+        try validate()
+    }
+
+    /// Checks shapes and values; normalises nothing silently.
+    public func validate() throws {
+        let k = means.count
+        guard dimension >= 1 else { throw ConfigError("mixture: dimension must be positive, got \(dimension)") }
+        guard k >= 1 else { throw ConfigError("mixture: needs at least one mode") }
+        guard weights.count == k, stds.count == k else {
+            throw ConfigError("mixture: \(k) means but \(weights.count) weights and \(stds.count) stds")
+        }
+        for (i, m) in means.enumerated() where m.count != dimension {
+            throw ConfigError("mixture: mean \(i) has \(m.count) coordinates, dimension is \(dimension)")
+        }
+        guard weights.allSatisfy({ $0 > 0 && $0.isFinite }), stds.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw ConfigError("mixture: weights and stds must be positive and finite")
+        }
+        let total = weights.reduce(0, +)
+        guard abs(total - 1) < 1e-3 else { throw ConfigError("mixture: weights sum to \(total), not 1") }
+    }
+
+    public var modes: Int { means.count }
+
+    /// The default: 8 modes on a ring of radius 2 in 2-D, unequal weights, std 0.05.
+    public static let defaultWeights: [Float] = [0.30, 0.20, 0.15, 0.10, 0.08, 0.07, 0.05, 0.05]
+
+    public static func ring(modes: Int = 8, radius: Float = 2, std: Float = 0.05,
+                            weights: [Float] = defaultWeights) -> GaussianMixture {
+        let means = (0..<modes).map { i -> [Float] in
+            let a = 2 * Float.pi * Float(i) / Float(modes)
+            return [radius * cosf(a), radius * sinf(a)]
+        }
+        return try! GaussianMixture(dimension: 2, means: means, weights: weights, stds: .init(repeating: std, count: modes))
+    }
+
+    /// Modes at random directions in `dimension` dimensions, scaled to `radius`.
+    public static func randomDirections(dimension: Int, modes: Int = 8, radius: Float = 2, std: Float = 0.05,
+                                        weights: [Float] = defaultWeights, seed: UInt64 = 0) -> GaussianMixture {
+        let means = (0..<modes).map { i -> [Float] in
+            let v = Draws.normals(DrawKey(seed: seed, step: 0, purpose: .parameterInit, index: i), count: dimension)
+            let n = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return v.map { radius * $0 / n }
+        }
+        return try! GaussianMixture(dimension: dimension, means: means, weights: weights,
+                                    stds: .init(repeating: std, count: modes))
+    }
+
+    /// Per-coordinate standard deviation of the mixture (sqrt of the mean per-coordinate variance).
+    public var dataStd: Float {
+        var mean = [Double](repeating: 0, count: dimension)
+        for (m, w) in zip(means, weights) { for j in 0..<dimension { mean[j] += Double(w * m[j]) } }
+        var v = 0.0
+        for i in 0..<modes {
+            var s = Double(stds[i] * stds[i]) * Double(dimension)
+            for j in 0..<dimension { let d = Double(means[i][j]) - mean[j]; s += d * d }
+            v += Double(weights[i]) * s
+        }
+        return Float((v / Double(dimension)).squareRoot())
+    }
+
+    /// Draw the sample with global index `index` under `key` (component from one uniform,
+    /// then mean + std * normal). Returns the component.
+    @discardableResult
+    public func sample(_ key: DrawKey, into x: UnsafeMutablePointer<Float>) -> Int {
+        let u = Draws.uniform(DrawKey(seed: key.seed, step: Int(key.step), purpose: key.purpose.sub(1), index: Int(key.index)))
+        var acc: Float = 0, comp = modes - 1
+        for i in 0..<modes { acc += weights[i]; if u < acc { comp = i; break } }
+        Draws.normal(key, into: x, count: dimension)
+        for j in 0..<dimension { x[j] = means[comp][j] + stds[comp] * x[j] }
+        return comp
+    }
+
+    /// Log responsibilities of each component for one point at noise level sigma (unnormalised
+    /// log w_i N(x; mu_i, v_i I)), written into `logr`.
+    func logResponsibilities(_ x: UnsafePointer<Float>, sigma: Float, into logr: UnsafeMutablePointer<Float>) {
+        for i in 0..<modes {
+            let v = stds[i] * stds[i] + sigma * sigma
+            var d2: Float = 0
+            for j in 0..<dimension { let d = x[j] - means[i][j]; d2 += d * d }
+            logr[i] = logf(weights[i]) - 0.5 * Float(dimension) * logf(v) - d2 / (2 * v)
+        }
+    }
+
+    /// Index of the nearest mean and the distance to it.
+    public func nearestMode(_ x: UnsafePointer<Float>) -> (mode: Int, distance: Float) {
+        var best = 0, bd = Float.infinity
+        for i in 0..<modes {
+            var d2: Float = 0
+            for j in 0..<dimension { let d = x[j] - means[i][j]; d2 += d * d }
+            if d2 < bd { bd = d2; best = i }
+        }
+        return (best, bd.squareRoot())
+    }
+}
+
+/// The closed-form denoiser of a Gaussian mixture:
+/// D(x; sigma) = sum_i r_i(x) (s_i^2 x + sigma^2 mu_i) / v_i, v_i = s_i^2 + sigma^2.
+public final class ExactMixtureDenoiser: Denoiser {
+    public let mixture: GaussianMixture
+    private let logr: UnsafeMutablePointer<Float>
+
+    public init(_ mixture: GaussianMixture) {
+        self.mixture = mixture
+        logr = .allocate(capacity: mixture.modes)
+    }
+
+    deinit { logr.deallocate() }
+
+    public var dimension: Int { mixture.dimension }
+
+    public func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                        batch: Int) {
+        let d = mixture.dimension, k = mixture.modes
+        for b in 0..<batch {
+            let xb = x + b * d, ob = out + b * d, s2 = sigma[b] * sigma[b]
+            mixture.logResponsibilities(xb, sigma: sigma[b], into: logr)
+            var mx = -Float.infinity
+            for i in 0..<k { mx = max(mx, logr[i]) }
+            var z: Float = 0
+            for i in 0..<k { logr[i] = expf(logr[i] - mx); z += logr[i] }
+            for j in 0..<d { ob[j] = 0 }
+            for i in 0..<k {
+                let r = logr[i] / z
+                let si2 = mixture.stds[i] * mixture.stds[i], v = si2 + s2
+                let mu = mixture.means[i]
+                for j in 0..<d { ob[j] += r * (si2 * xb[j] + s2 * mu[j]) / v }
+            }
+        }
+    }
+}
+
+/// A configuration value that is missing, malformed or out of range.
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,42 @@
+import NN
+
+/// The architecture of a denoiser network, stored with every checkpoint.
+public struct NetworkConfig: Codable, Sendable, Equatable {
+    /// "mlp", "resmlp" (residual MLP) or "unet" (convolutional, square images).
+    public var kind: String = "mlp"
+    /// Length of a sample vector (for images: channels * height * width).
+    public var dimension: Int = 2
+    public var hidden: Int = 128
+    public var depth: Int = 3
+    /// Fourier features of the noise level.
+    public var embedding: Int = 64
+    /// U-Net: base channels and image side.
+    public var channels: Int = 32
+    public var imageSide: Int = 28
+
+    public init(kind: String = "mlp", dimension: Int, hidden: Int = 128, depth: Int = 3, embedding: Int = 64) {
+        self.kind = kind
+        self.dimension = dimension
+        self.hidden = hidden
+        self.depth = depth
+        self.embedding = embedding
+    }
+
+    /// Build the network definition.
+    public func build() throws -> ConditionalNetwork {
+        guard dimension > 0, hidden > 0, depth > 0, embedding >= 0, embedding % 2 == 0 else {
+            throw ConfigError("network: dimension, hidden and depth must be positive and embedding even, got \(self)")
+        }
+        switch kind {
+        case "mlp": return MLPNetwork(inputSize: dimension, hidden: hidden, depth: depth, embeddingSize: embedding)
+        case "resmlp":
+            return MLPNetwork(inputSize: dimension, hidden: hidden, depth: depth, embeddingSize: embedding, residual: true)
+        case "unet":
+            guard imageSide * imageSide == dimension, imageSide % 4 == 0, channels > 0 else {
+                throw ConfigError("network: unet needs dimension = imageSide^2 with imageSide divisible by 4")
+            }
+            return UNetNetwork(side: imageSide, channels: channels, embedding: max(embedding, 2))
+        default: throw ConfigError("network: unknown kind '\(kind)' (mlp, resmlp, unet)")
+        }
+    }
+}

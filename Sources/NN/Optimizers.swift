@@ -1,0 +1,94 @@
+/// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter) over a flat parameter buffer.
+/// With `decoupledWeightDecay` the decay is applied to the weights directly (AdamW);
+/// otherwise it is added to the gradient (L2, classic Adam).
+public final class Adam {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    public var decoupledWeightDecay: Bool
+    /// First-moment estimates (same layout as the parameters).
+    public let m: Tensor
+    /// Second-moment estimates.
+    public let v: Tensor
+    /// Number of steps taken.
+    public var step: Int = 0
+
+    public init(count: Int, learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, decoupledWeightDecay: Bool = true) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.decoupledWeightDecay = decoupledWeightDecay
+        m = Tensor(shape: [count])
+        v = Tensor(shape: [count])
+    }
+
+    /// One update of `p.values` from `p.grads`.
+    public func update(_ p: Parameters) {
+        precondition(p.count == m.count, "optimizer state does not match parameter count")
+        step += 1
+        let b1 = beta1, b2 = beta2, lr = learningRate, eps = epsilon, wd = weightDecay
+        let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
+        let mp = m.data, vp = v.data, w = p.values, g = p.grads
+        let decoupled = decoupledWeightDecay
+        for i in 0..<p.count {
+            var gi = g[i]
+            if wd != 0 && !decoupled { gi += wd * w[i] }
+            let mi = b1 * mp[i] + (1 - b1) * gi
+            let vi = b2 * vp[i] + (1 - b2) * gi * gi
+            mp[i] = mi
+            vp[i] = vi
+            var wi = w[i]
+            if wd != 0 && decoupled { wi -= lr * wd * wi }
+            w[i] = wi - lr * (mi / c1) / ((vi / c2).squareRoot() + eps)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Global L2 norm of a gradient buffer.
+public func gradientNorm(_ g: UnsafePointer<Float>, count: Int) -> Float {
+    var s: Double = 0
+    for i in 0..<count { s += Double(g[i]) * Double(g[i]) }
+    return Float(s.squareRoot())
+}
+
+/// Scale `g` so that its global L2 norm is at most `maxNorm`; returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ g: UnsafeMutablePointer<Float>, count: Int, maxNorm: Float) -> Float {
+    let norm = gradientNorm(g, count: count)
+    if maxNorm > 0 && norm > maxNorm {
+        let s = maxNorm / (norm + 1e-6)
+        for i in 0..<count { g[i] *= s }
+    }
+    return norm
+}
+
+/// Exponential moving average of a parameter buffer: ema = decay * ema + (1 - decay) * value.
+public final class EMA {
+    public var decay: Float
+    /// The averaged values, same layout as the tracked parameters.
+    public let values: Tensor
+
+    /// Start the average at the current `p.values`.
+    public init(_ p: Parameters, decay: Float) {
+        self.decay = decay
+        values = Tensor(shape: [p.count])
+        values.data.update(from: p.values, count: p.count)
+    }
+
+    public func update(_ p: Parameters) {
+        let d = decay, e = values.data, w = p.values
+        for i in 0..<p.count { e[i] = d * e[i] + (1 - d) * w[i] }
+    }
+
+    /// Copy the average into `p.values` (for sampling or evaluation).
+    public func copy(into p: Parameters) { p.values.update(from: values.data, count: p.count) }
+}

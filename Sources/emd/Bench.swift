@@ -1,0 +1,144 @@
+import ArgumentParser
+import Foundation
+import SwiftMPI
+import BLAS
+import NN
+
+/// `emd bench`: raw sgemm speed, the MLP's forward+backward throughput relative to it, and
+/// (on more than one rank) all-reduce latency and bandwidth.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure sgemm, MLP forward+backward and all-reduce throughput.")
+
+    @Option(help: "Write the results as JSON to this file (rank 0).")
+    var json: String?
+
+    @Option(help: "Timed repetitions per measurement (the median is reported).")
+    var repeats: Int = 7
+
+    @Option(help: "Batch size of the MLP measurement.")
+    var batch: Int = 256
+
+    @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
+    var blasThreads: Int?
+
+    func run() throws {
+        guard repeats > 0, batch > 0 else { throw ValidationError("--repeats and --batch must be positive") }
+        let comm = Communicator.world
+        defer { MPI.finalize() }
+        if let t = blasThreads { BLAS.setThreads(t) } else { BLAS.configureThreadsFromEnvironment() }
+        let log = RankLog(comm)
+        var result: [String: Any] = [
+            "ranks": comm.size, "blas_threads": BLAS.threads, "repeats": repeats,
+            "date": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
+        ]
+        var sgemm: [String: Double] = [:]
+        for n in [256, 1024] {
+            sgemm["\(n)"] = gemmGFLOPs(m: n, n: n, k: n)
+            log.info(String(format: "sgemm %4d x %4d x %4d: %7.2f GFLOP/s", n, n, n, sgemm["\(n)"]!))
+        }
+        result["sgemm_gflops"] = sgemm
+        let mlp = measureMLP()
+        result["mlp"] = mlp
+        let peak = sgemm["1024"]!
+        let util = (mlp["gflops"] as! Double) / peak
+        result["mlp_utilization"] = util
+        result["mlp_gemm_only_utilization"] = (mlp["gflops"] as! Double) / (mlp["gemm_only_gflops"] as! Double)
+        log.info(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024); same GEMMs alone %.2f GFLOP/s",
+                        batch, mlp["gflops"] as! Double, 1000 * (mlp["seconds_per_step"] as! Double), util,
+                        mlp["gemm_only_gflops"] as! Double))
+        if comm.size > 1 {
+            var rows: [[String: Any]] = []
+            for mb in [1, 4, 16] {
+                let r = try allreduce(comm, megabytes: mb)
+                rows.append(r)
+                log.info(String(format: "allreduce %2d MB over %d ranks: %8.3f ms, %7.2f GB/s algorithm bandwidth",
+                                mb, comm.size, 1000 * (r["seconds"] as! Double), r["algbw_gbps"] as! Double))
+            }
+            result["allreduce"] = rows
+        }
+        if comm.isRoot, let json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: json))
+            log.info("wrote \(json)")
+        }
+    }
+
+    func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+
+    func time(_ body: () -> Void) -> Double {
+        body() // warm-up
+        var ts: [Double] = []
+        for _ in 0..<repeats {
+            let t0 = MPI.wallTime()
+            body()
+            ts.append(MPI.wallTime() - t0)
+        }
+        return median(ts)
+    }
+
+    func gemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
+        let a = Tensor(shape: [m, k]), b = Tensor(shape: [k, n]), c = Tensor(shape: [m, n])
+        a.fill(0.5); b.fill(0.25)
+        let inner = max(1, 2_000_000_000 / (2 * m * n * k))
+        let t = time { for _ in 0..<inner { BLAS.gemm(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: c.data, ldc: n) } }
+        return Double(2 * m * n * k * inner) / t / 1e9
+    }
+
+    /// Forward + backward of the MLP, and the same matrix products issued directly to BLAS.
+    func measureMLP() -> [String: Any] {
+        let net = MLPNetwork(inputSize: 784, hidden: 1024, depth: 3, embeddingSize: 0)
+        let p = Parameters(layout: net.layout)
+        p.initialize(seed: 1)
+        let ws = net.makeWorkspace(batch: batch)
+        let x = Tensor(shape: [batch, 784]), y = Tensor(shape: [batch, 784]), c = Tensor(shape: [batch])
+        x.fill(0.1)
+        let step = time {
+            net.forward(p, x: x.data, c: c.data, out: y.data, batch: batch, workspace: ws)
+            net.backward(p, dOut: y.data, dx: nil, batch: batch, workspace: ws, paramGrads: true)
+        }
+        // FLOPs issued: forward and weight-gradient products of every layer, input-gradient
+        // products of every layer but the first (no dx for the input).
+        let dims = [(784, 1024), (1024, 1024), (1024, 1024), (1024, 784)]
+        var flops = 0
+        for (i, (fin, fout)) in dims.enumerated() { flops += 2 * batch * fin * fout * (i == 0 ? 2 : 3) }
+        // The same products straight to BLAS, with no layer code around them.
+        let bufA = Tensor(shape: [batch * 1024]), bufB = Tensor(shape: [batch * 1024]), w = Tensor(shape: [1024 * 1024])
+        let gw = Tensor(shape: [1024 * 1024])
+        let gemmOnly = time {
+            for (fin, fout) in dims {
+                BLAS.gemm(transB: true, m: batch, n: fout, k: fin, a: bufA.data, lda: fin, b: w.data, ldb: fin, c: bufB.data, ldc: fout)
+            }
+            for (i, (fin, fout)) in dims.enumerated().reversed() {
+                BLAS.gemm(transA: true, m: fout, n: fin, k: batch, a: bufB.data, lda: fout, b: bufA.data, ldb: fin,
+                          beta: 1, c: gw.data, ldc: fin)
+                if i > 0 {
+                    BLAS.gemm(m: batch, n: fin, k: fout, a: bufB.data, lda: fout, b: w.data, ldb: fin, c: bufA.data, ldc: fin)
+                }
+            }
+        }
+        return ["batch": batch, "flops_per_step": flops, "seconds_per_step": step,
+                "gflops": Double(flops) / step / 1e9, "gemm_only_seconds": gemmOnly,
+                "gemm_only_gflops": Double(flops) / gemmOnly / 1e9]
+    }
+
+    func allreduce(_ comm: Communicator, megabytes: Int) throws -> [String: Any] {
+        let count = megabytes * 1_048_576 / 4
+        let buf = Tensor(shape: [count])
+        buf.fill(1)
+        try comm.barrier()
+        var ts: [Double] = []
+        for i in 0...repeats {
+            try comm.barrier()
+            let t0 = MPI.wallTime()
+            try comm.allreduce(buf.data, count: count, op: .sum)
+            let dt = MPI.wallTime() - t0
+            if i > 0 { ts.append(dt) }
+        }
+        // Every rank's median, then the slowest rank's.
+        let t = try comm.allreduce(median(ts), op: .max)
+        let bytes = Double(count * 4)
+        return ["megabytes": megabytes, "seconds": t, "algbw_gbps": bytes / t / 1e9,
+                "busbw_gbps": bytes / t / 1e9 * 2 * Double(comm.size - 1) / Double(comm.size)]
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `emd`: train EDM teachers, distill them into one-step generators with EM Distillation,
+/// sample and evaluate, on one rank or many under `mpirun`.
+@main
+struct EMD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "emd",
+        abstract: "EM Distillation of diffusion models into one-step generators, on CPU clusters with MPI.",
+        subcommands: [Bench.self])
+}

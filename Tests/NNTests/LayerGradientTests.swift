@@ -1,0 +1,237 @@
+import XCTest
+import NN
+
+final class LayerGradientTests: XCTestCase {
+    let checker = GradientChecker()
+
+    func testLinear() {
+        var l = ParameterLayout()
+        let lin = Linear(&l, "fc", in: 5, out: 4)
+        let p = randomParameters(l)
+        let batch = 3
+        checker.check(name: "Linear", p: p, input: randomArray(batch * 5, seed: 1), outputCount: batch * 4,
+                      forward: { x in
+                          var y = [Float](repeating: 0, count: batch * 4)
+                          lin.forward(p, x, &y, batch: batch); return y
+                      },
+                      backward: { x, dy in
+                          var dx = [Float](repeating: 0, count: batch * 5)
+                          lin.backward(p, x: x, dy: dy, dx: &dx, batch: batch); return dx
+                      })
+    }
+
+    func testSiLU() {
+        let n = 20
+        checker.check(name: "SiLU", p: nil, input: randomArray(n, seed: 2, scale: 2), outputCount: n,
+                      forward: { x in var y = [Float](repeating: 0, count: n); SiLU.forward(x, &y, count: n); return y },
+                      backward: { x, dy in
+                          var dx = [Float](repeating: 0, count: n)
+                          var s = [Float](repeating: 0, count: n), y = s
+                          SiLU.forward(x, &y, count: n, sigmoid: &s)
+                          SiLU.backward(x: x, sigmoid: s, dy: dy, dx: &dx, count: n)
+                          var dx2 = [Float](repeating: 0, count: n)
+                          SiLU.backward(x: x, dy: dy, dx: &dx2, count: n)
+                          XCTAssertEqual(dx, dx2)
+                          return dx
+                      })
+    }
+
+    func testLayerNorm() {
+        var l = ParameterLayout()
+        let ln = LayerNorm(&l, "ln", features: 6)
+        let p = randomParameters(l)
+        let batch = 3
+        let cache = ln.makeCache(batch: batch)
+        checker.check(name: "LayerNorm", p: p, input: randomArray(batch * 6, seed: 3), outputCount: batch * 6,
+                      forward: { x in var y = [Float](repeating: 0, count: batch * 6)
+                          ln.forward(p, x, &y, batch: batch, cache: cache); return y },
+                      backward: { x, dy in var dx = [Float](repeating: 0, count: batch * 6)
+                          ln.backward(p, x: x, dy: dy, dx: &dx, batch: batch, cache: cache); return dx })
+    }
+
+    func testGroupNorm() {
+        var l = ParameterLayout()
+        let gn = GroupNorm(&l, "gn", channels: 4, groups: 2, spatial: 5)
+        let p = randomParameters(l)
+        let batch = 2, n = batch * 4 * 5
+        let cache = gn.makeCache(batch: batch)
+        checker.check(name: "GroupNorm", p: p, input: randomArray(n, seed: 4), outputCount: n,
+                      forward: { x in var y = [Float](repeating: 0, count: n)
+                          gn.forward(p, x, &y, batch: batch, cache: cache); return y },
+                      backward: { x, dy in var dx = [Float](repeating: 0, count: n)
+                          gn.backward(p, x: x, dy: dy, dx: &dx, batch: batch, cache: cache); return dx })
+    }
+
+    func checkConv(kernel: Int, stride: Int, file: StaticString = #filePath, line: UInt = #line) {
+        var l = ParameterLayout()
+        let conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: kernel, stride: stride, height: 6, width: 5)
+        let p = randomParameters(l)
+        let batch = 2
+        let col = conv.makeCache()
+        checker.check(name: "Conv2D k\(kernel) s\(stride)", p: p, input: randomArray(batch * conv.inSize, seed: 5),
+                      outputCount: batch * conv.outSize,
+                      forward: { x in var y = [Float](repeating: 0, count: batch * conv.outSize)
+                          conv.forward(p, x, &y, batch: batch, col: col); return y },
+                      backward: { x, dy in var dx = [Float](repeating: 0, count: batch * conv.inSize)
+                          conv.backward(p, x: x, dy: dy, dx: &dx, batch: batch, col: col); return dx },
+                      file: file, line: line)
+    }
+
+    func testConv3x3Stride1() { checkConv(kernel: 3, stride: 1) }
+    func testConv3x3Stride2() { checkConv(kernel: 3, stride: 2) }
+    func testConv1x1() { checkConv(kernel: 1, stride: 1) }
+
+    /// A 3x3 convolution against a direct nested-loop convolution.
+    func testConvMatchesDirectConvolution() {
+        var l = ParameterLayout()
+        let conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: 3, stride: 2, height: 5, width: 6)
+        let p = randomParameters(l)
+        let x = randomArray(conv.inSize, seed: 9)
+        var y = [Float](repeating: 0, count: conv.outSize)
+        conv.forward(p, x, &y, batch: 1, col: conv.makeCache())
+        for o in 0..<3 {
+            for oy in 0..<conv.outHeight {
+                for ox in 0..<conv.outWidth {
+                    var s = p.values[conv.bias + o]
+                    for c in 0..<2 { for ky in 0..<3 { for kx in 0..<3 {
+                        let iy = oy * 2 + ky - 1, ix = ox * 2 + kx - 1
+                        guard iy >= 0, iy < 5, ix >= 0, ix < 6 else { continue }
+                        s += p.values[conv.weight + ((o * 2 + c) * 3 + ky) * 3 + kx] * x[(c * 5 + iy) * 6 + ix]
+                    } } }
+                    XCTAssertEqual(y[(o * conv.outHeight + oy) * conv.outWidth + ox], s, accuracy: 1e-5)
+                }
+            }
+        }
+    }
+
+    func testUpsample() {
+        let up = Upsample2x(channels: 2, height: 3, width: 2)
+        let batch = 2
+        checker.check(name: "Upsample2x", p: nil, input: randomArray(batch * up.inSize, seed: 6),
+                      outputCount: batch * up.outSize,
+                      forward: { x in var y = [Float](repeating: 0, count: batch * up.outSize)
+                          up.forward(x, &y, batch: batch); return y },
+                      backward: { _, dy in var dx = [Float](repeating: 0, count: batch * up.inSize)
+                          up.backward(dy: dy, dx: &dx, batch: batch); return dx })
+    }
+
+    func testFourierEmbedding() {
+        let emb = FourierEmbedding(dimension: 8)
+        let batch = 4
+        // Frequencies reach 2 pi * 8: a smaller step keeps the central difference's
+        // third-order error (~ (f eps)^2) below the tolerance.
+        var fine = checker
+        fine.epsilon = 1e-3
+        fine.check(name: "FourierEmbedding", p: nil, input: randomArray(batch, seed: 7, scale: 0.5),
+                      outputCount: batch * 8,
+                      forward: { c in var y = [Float](repeating: 0, count: batch * 8)
+                          emb.forward(c, &y, batch: batch); return y },
+                      backward: { c, dy in var dc = [Float](repeating: 0, count: batch)
+                          emb.backward(c, dy: dy, dc: &dc, batch: batch); return dc })
+    }
+
+    func testResidualMLPBlock() {
+        var l = ParameterLayout()
+        let blk = ResidualMLPBlock(&l, "blk", width: 6, embedding: 4)
+        let p = randomParameters(l)
+        let batch = 3
+        let emb = randomArray(batch * 4, seed: 8)
+        let cache = blk.makeCache(batch: batch)
+        checker.check(name: "ResidualMLPBlock", p: p, input: randomArray(batch * 6, seed: 9), outputCount: batch * 6,
+                      forward: { x in var y = [Float](repeating: 0, count: batch * 6)
+                          blk.forward(p, x, emb: emb, &y, batch: batch, cache: cache); return y },
+                      backward: { x, dy in var dx = [Float](repeating: 0, count: batch * 6)
+                          blk.backward(p, x: x, emb: emb, dy: dy, dx: &dx, dEmb: nil, batch: batch, cache: cache)
+                          return dx })
+    }
+
+    func testResidualConvBlock() {
+        for (cin, cout) in [(2, 4), (4, 4)] {
+            var l = ParameterLayout()
+            let blk = ResidualConvBlock(&l, "blk", in: cin, out: cout, height: 4, width: 3, embedding: 4, groups: 2)
+            let p = randomParameters(l)
+            let batch = 2
+            let emb = randomArray(batch * 4, seed: 10)
+            let cache = blk.makeCache(batch: batch)
+            checker.check(name: "ResidualConvBlock \(cin)->\(cout)", p: p, input: randomArray(batch * blk.inSize, seed: 11),
+                          outputCount: batch * blk.outSize,
+                          forward: { x in var y = [Float](repeating: 0, count: batch * blk.outSize)
+                              blk.forward(p, x, emb: emb, &y, batch: batch, cache: cache); return y },
+                          backward: { x, dy in var dx = [Float](repeating: 0, count: batch * blk.inSize)
+                              blk.backward(p, x: x, emb: emb, dy: dy, dx: &dx, dEmb: nil, batch: batch, cache: cache)
+                              return dx })
+        }
+    }
+
+    func checkNetwork(_ net: ConditionalNetwork, name: String, file: StaticString = #filePath, line: UInt = #line) {
+        let p = randomParameters(net.layout)
+        let batch = 3
+        let c = randomArray(batch, seed: 12, scale: 0.5)
+        let ws = net.makeWorkspace(batch: batch)
+        checker.check(name: name, p: p, input: randomArray(batch * net.inputSize, seed: 13),
+                      outputCount: batch * net.outputSize,
+                      forward: { x in var y = [Float](repeating: 0, count: batch * net.outputSize)
+                          net.forward(p, x: x, c: c, out: &y, batch: batch, workspace: ws); return y },
+                      backward: { _, dy in var dx = [Float](repeating: 0, count: batch * net.inputSize)
+                          net.backward(p, dOut: dy, dx: &dx, batch: batch, workspace: ws, paramGrads: true)
+                          return dx },
+                      file: file, line: line)
+    }
+
+    func testPlainMLPNetwork() { checkNetwork(MLPNetwork(inputSize: 4, hidden: 7, depth: 3, embeddingSize: 6), name: "MLP") }
+    func testResidualMLPNetwork() {
+        checkNetwork(MLPNetwork(inputSize: 4, hidden: 7, depth: 3, embeddingSize: 6, residual: true), name: "ResMLP")
+    }
+
+    /// Input gradients without parameter gradients (the generator's vector-Jacobian product)
+    /// equal those of a full backward pass and leave `grads` untouched.
+    func testInputOnlyBackward() {
+        let net = MLPNetwork(inputSize: 4, hidden: 8, depth: 2, embeddingSize: 4)
+        let p = randomParameters(net.layout)
+        let ws = net.makeWorkspace(batch: 2)
+        let x = randomArray(8, seed: 20), c: [Float] = [0.1, -0.3], dy = randomArray(8, seed: 21)
+        var y = [Float](repeating: 0, count: 8), dx1 = y, dx2 = y
+        net.forward(p, x: x, c: c, out: &y, batch: 2, workspace: ws)
+        p.zeroGrads()
+        net.backward(p, dOut: dy, dx: &dx1, batch: 2, workspace: ws, paramGrads: false)
+        XCTAssertEqual(gradientNorm(p.grads, count: p.count), 0)
+        net.backward(p, dOut: dy, dx: &dx2, batch: 2, workspace: ws, paramGrads: true)
+        XCTAssertEqual(dx1, dx2)
+        XCTAssertGreaterThan(gradientNorm(p.grads, count: p.count), 0)
+    }
+
+    /// The same definition with three parameter sets gives three different functions.
+    func testOneDefinitionManyParameterSets() {
+        let net = MLPNetwork(inputSize: 3, hidden: 5, depth: 2)
+        let sets = (1...3).map { s -> Parameters in let p = Parameters(layout: net.layout); p.initialize(seed: UInt64(s)); return p }
+        let ws = net.makeWorkspace(batch: 1)
+        var outs: [[Float]] = []
+        for p in sets {
+            var y = [Float](repeating: 0, count: 3)
+            net.forward(p, x: [0.5, -1, 2], c: [0.2], out: &y, batch: 1, workspace: ws)
+            outs.append(y)
+        }
+        XCTAssertNotEqual(outs[0], outs[1]); XCTAssertNotEqual(outs[1], outs[2])
+        sets[2].copyValues(from: sets[0])
+        var y = [Float](repeating: 0, count: 3)
+        net.forward(sets[2], x: [0.5, -1, 2], c: [0.2], out: &y, batch: 1, workspace: ws)
+        XCTAssertEqual(y, outs[0])
+    }
+}
+
+final class UNetGradientTests: XCTestCase {
+    func testUNetNetwork() {
+        let net = UNetNetwork(side: 8, channels: 8, embedding: 4)
+        let p = randomParameters(net.layout)
+        let batch = 2
+        let c = randomArray(batch, seed: 30, scale: 0.5)
+        let ws = net.makeWorkspace(batch: batch)
+        GradientChecker(samplesPerTensor: 8).check(
+            name: "UNet", p: p, input: randomArray(batch * 64, seed: 31), outputCount: batch * 64,
+            forward: { x in var y = [Float](repeating: 0, count: batch * 64)
+                net.forward(p, x: x, c: c, out: &y, batch: batch, workspace: ws); return y },
+            backward: { _, dy in var dx = [Float](repeating: 0, count: batch * 64)
+                net.backward(p, dOut: dy, dx: &dx, batch: batch, workspace: ws, paramGrads: true)
+                return dx })
+    }
+}
