@@ -49,5 +49,6 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
         .testTarget(name: "MultiRankTests", dependencies: []),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Diffusion", "NN"]),
     ]
 )

@@ -7,5 +7,5 @@ struct EMD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emd",
         abstract: "EM Distillation of diffusion models into one-step generators, on CPU clusters with MPI.",
-        subcommands: [Bench.self])
+        subcommands: [TrainTeacher.self, Distill.self, Bench.self])
 }

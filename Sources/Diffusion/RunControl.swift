@@ -1,0 +1,61 @@
+import Foundation
+import SwiftMPI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+nonisolated(unsafe) private var preemptionSignal: sig_atomic_t = 0
+
+/// Preemption: SIGTERM or SIGUSR1 (what Slurm sends before a time limit or requeue) sets a flag
+/// that the training loop reads once per step; the ranks agree on it, checkpoint, and exit
+/// with `Preemption.exitCode` so a batch script can requeue.
+public enum Preemption {
+    /// Exit status of a run stopped by a preemption signal after checkpointing (EX_TEMPFAIL).
+    public static let exitCode: Int32 = 75
+
+    public static func install() {
+        let handler: @convention(c) (Int32) -> Void = { _ in preemptionSignal = 1 }
+        signal(SIGTERM, handler)
+        signal(SIGUSR1, handler)
+    }
+
+    /// Whether this process has received a preemption signal.
+    public static var requested: Bool { preemptionSignal != 0 }
+}
+
+/// What the ranks agree on after each step, in one small all-reduce: the summed loss, whether
+/// any rank saw a non-finite value, and whether any rank was asked to stop.
+public struct StepAgreement {
+    public var lossSum: Double
+    public var nonFiniteRanks: Int
+    public var stopRequested: Bool
+
+    public static func reach(_ comm: Communicator, localLoss: Double, extra: [Double] = []) throws -> (StepAgreement, [Double]) {
+        var buf = [localLoss.isFinite ? localLoss : 0, localLoss.isFinite ? 0 : 1, Preemption.requested ? 1 : 0] + extra
+        try comm.allreduce(&buf, op: .sum)
+        return (StepAgreement(lossSum: buf[0], nonFiniteRanks: Int(buf[1]), stopRequested: buf[2] > 0), Array(buf.dropFirst(3)))
+    }
+}
+
+/// A run that stopped for a reason every rank agreed on.
+public enum RunStop: Error, CustomStringConvertible {
+    case nonFinite(step: Int, ranks: Int)
+    case preempted(step: Int, checkpoint: String?)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let s, let r):
+            return "non-finite loss or gradient at step \(s) on \(r) rank(s); stopped without updating (resume from the last checkpoint with a lower learning rate)"
+        case .preempted(let s, let c):
+            return "preempted at step \(s); checkpoint \(c ?? "not written")"
+        }
+    }
+}
+
+/// Whether every value in a buffer is finite.
+@inlinable
+public func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool {
+    var acc: Float = 0
+    for i in 0..<count { acc += p[i] * 0 }
+    return acc == 0
+}

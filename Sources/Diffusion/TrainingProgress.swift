@@ -1,0 +1,81 @@
+import Foundation
+import SwiftMPI
+
+/// Rank-0 progress output: an updating line (step, metrics, samples/s, ETA) on a terminal,
+/// plain lines every `every` steps otherwise, and the same metrics appended to a JSON-lines file.
+public final class TrainingProgress {
+    let isRoot: Bool
+    let total: Int
+    let every: Int
+    let tty: Bool
+    let metricsHandle: FileHandle?
+    let start: Double
+    let startStep: Int
+    var lastDraw: Double = 0
+
+    public init(isRoot: Bool, totalSteps: Int, startStep: Int, every: Int, metricsPath: String?) throws {
+        self.isRoot = isRoot
+        total = totalSteps
+        self.every = max(1, every)
+        self.startStep = startStep
+        tty = isatty(1) != 0
+        start = MPI.wallTime()
+        if isRoot, let metricsPath {
+            if !FileManager.default.fileExists(atPath: metricsPath) {
+                FileManager.default.createFile(atPath: metricsPath, contents: nil)
+            }
+            guard let h = FileHandle(forWritingAtPath: metricsPath) else {
+                throw ConfigError("cannot open metrics file \(metricsPath)")
+            }
+            h.seekToEndOfFile()
+            metricsHandle = h
+        } else {
+            metricsHandle = nil
+        }
+    }
+
+    /// Seconds since this reporter started.
+    public var elapsed: Double { MPI.wallTime() - start }
+
+    /// Report step `step` (1-based count of completed steps) with `metrics`; `samplesPerStep`
+    /// is the global batch.
+    public func report(step: Int, samplesPerStep: Int, metrics: [(String, Double)]) {
+        guard isRoot else { return }
+        let now = MPI.wallTime()
+        let done = step - startStep
+        let rate = done > 0 ? Double(done * samplesPerStep) / (now - start) : 0
+        let eta = done > 0 ? (now - start) / Double(done) * Double(total - step) : 0
+        let periodic = step % every == 0 || step == total
+        if periodic, let h = metricsHandle {
+            var row: [String: Any] = ["step": step, "elapsed_s": now - start, "samples_per_s": rate]
+            for (k, v) in metrics { row[k] = v.isFinite ? v : String(v) }
+            if let d = try? JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]) {
+                h.write(d + Data("\n".utf8))
+            }
+        }
+        let body = metrics.map { String(format: "%@ %.4g", $0.0, $0.1) }.joined(separator: "  ")
+        let line = String(format: "step %d/%d  %@  %.0f samples/s  ETA %@", step, total, body, rate, TrainingProgress.clock(eta))
+        if tty {
+            if now - lastDraw > 0.2 || step == total {
+                lastDraw = now
+                FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line + (step == total ? "\n" : "")).utf8))
+            }
+        } else if periodic {
+            FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        }
+    }
+
+    /// A line to rank 0's output (ends any updating line first).
+    public func log(_ line: String) {
+        guard isRoot else { return }
+        FileHandle.standardOutput.write(Data(((tty ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+    }
+
+    static func clock(_ s: Double) -> String {
+        guard s.isFinite, s >= 0 else { return "?" }
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, (t % 3600) / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    }
+
+    deinit { try? metricsHandle?.close() }
+}

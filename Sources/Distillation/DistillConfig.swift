@@ -1,0 +1,78 @@
+import Diffusion
+
+/// Everything that defines an EM Distillation run (see docs/algorithm.md); stored in its
+/// checkpoints. Defaults are the settings of ../shared/EMD.md measured on the 2-D mixture.
+public struct DistillConfig: Codable, Sendable, Equatable {
+    /// "mixture" (the exact Gaussian-mixture denoiser) or the path of a teacher checkpoint.
+    public var teacher = "mixture"
+    /// The mixture when `teacher` is "mixture".
+    public var mixture = GaussianMixture.ring()
+    /// Checkpoint whose weights initialise generator and student. Empty: the teacher checkpoint,
+    /// or, for the exact mixture, a network fitted to the mixture for `initSteps` steps first.
+    public var initCheckpoint = ""
+    public var initSteps = 3000
+    /// Architecture of the network fitted for initialisation on the exact mixture.
+    public var network = NetworkConfig(kind: "mlp", dimension: 2, hidden: 128, depth: 3, embedding: 64)
+
+    /// "emd" (K Langevin steps) or "baseline" (the Diff-Instruct/DMD reverse-KL gradient:
+    /// K = 1, no z step, noise cancellation on).
+    public var method = "emd"
+    public var steps = 4000
+    /// Global batch of generator latents (split across ranks).
+    public var batch = 256
+    /// Fixed noise level of the generator: g(z) = D_theta(sigmaInit z; sigmaInit).
+    public var sigmaInit: Float = 2.5
+    /// E-step and M-step noise levels: log-uniform on [sigmaLo, sigmaHi].
+    public var sigmaLo: Float = 0.05
+    public var sigmaHi: Float = 2
+    /// K, the number of Langevin steps of the E-step.
+    public var langevinSteps = 8
+    public var gammaEps: Float = 0.3
+    /// z step size before scaling by sigma^2 (h_z = gammaZ sigma^2); 0 switches the z step off.
+    public var gammaZ: Float = 0.01
+    public var noiseCancellation = true
+    /// DMD2-style per-sample normalisation of the M-step target by mean |D_phi - g|.
+    public var normalizeTarget = false
+    /// M-step weighting w(sigma): "one" or "sigma2" (w = sigma^2 / sigmaHi^2).
+    public var weighting = "one"
+
+    public var generatorLR: Float = 3e-4
+    public var generatorBeta1: Float = 0
+    public var generatorBeta2: Float = 0.99
+    public var emaDecay: Float = 0.999
+    public var studentLR: Float = 1e-3
+    public var studentBeta1: Float = 0.9
+    public var studentBeta2: Float = 0.999
+    /// Student denoising-score-matching updates per generator update.
+    public var studentSteps = 5
+    /// Global gradient-norm clip for both networks (0: off).
+    public var gradClip: Float = 0
+
+    public var seed = 0
+    public var logEvery = 100
+    public var checkpointEvery = 1000
+    public var keepCheckpoints = 3
+
+    public init() {}
+
+    /// K after the method is applied.
+    public var effectiveK: Int { method == "baseline" ? 1 : langevinSteps }
+    public var effectiveGammaZ: Float { method == "baseline" ? 0 : gammaZ }
+    public var effectiveNoiseCancellation: Bool { method == "baseline" ? true : noiseCancellation }
+
+    public func validate() throws {
+        guard method == "emd" || method == "baseline" else { throw ConfigError("method must be 'emd' or 'baseline', got '\(method)'") }
+        guard steps > 0 else { throw ConfigError("steps must be positive, got \(steps)") }
+        guard batch > 0 else { throw ConfigError("batch must be positive, got \(batch)") }
+        guard langevinSteps >= 1 else { throw ConfigError("langevinSteps must be at least 1") }
+        guard sigmaLo > 0, sigmaHi >= sigmaLo, sigmaInit > 0 else {
+            throw ConfigError("need 0 < sigmaLo <= sigmaHi and sigmaInit > 0")
+        }
+        guard gammaEps > 0, gammaEps <= 1, gammaZ >= 0 else { throw ConfigError("need 0 < gammaEps <= 1 and gammaZ >= 0") }
+        guard weighting == "one" || weighting == "sigma2" else { throw ConfigError("weighting must be 'one' or 'sigma2'") }
+        guard studentSteps >= 0, generatorLR > 0, studentLR > 0 else { throw ConfigError("bad student steps or learning rates") }
+        guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
+        guard logEvery > 0, checkpointEvery > 0 else { throw ConfigError("logEvery and checkpointEvery must be positive") }
+        if teacher == "mixture" { try mixture.validate() }
+    }
+}

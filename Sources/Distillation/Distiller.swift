@@ -1,0 +1,398 @@
+import Foundation
+import SwiftMPI
+import NN
+import CounterRNG
+import Diffusion
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Seconds spent in each part of the distillation steps since the last reset (this rank).
+public struct StepTimes: Sendable {
+    public var teacherForward = 0.0
+    public var studentForward = 0.0
+    public var studentTraining = 0.0
+    public var generatorForward = 0.0
+    public var generatorVJP = 0.0
+    public var generatorBackward = 0.0
+    public var allreduce = 0.0
+    public var optimizer = 0.0
+    public var other = 0.0
+    public var steps = 0
+
+    public var total: Double {
+        teacherForward + studentForward + studentTraining + generatorForward + generatorVJP + generatorBackward
+            + allreduce + optimizer + other
+    }
+
+    public var dictionary: [String: Double] {
+        ["teacher_forward": teacherForward, "student_forward": studentForward, "student_training": studentTraining,
+         "generator_forward": generatorForward, "generator_vjp": generatorVJP, "generator_backward": generatorBackward,
+         "allreduce": allreduce, "optimizer": optimizer, "other": other]
+    }
+}
+
+/// EM Distillation (../shared/EMD.md): a one-step generator g(z) = D_theta(sigma_g z; sigma_g)
+/// trained by EM against a frozen teacher D_phi, with a student D_psi tracking the generator's
+/// score. Ranks run the E-step on their shard of the global batch of latents and all-reduce
+/// the gradients of both networks.
+public final class Distiller {
+    public let config: DistillConfig
+    public let comm: Communicator
+    public let teacher: Denoiser
+    public let network: ConditionalNetwork
+    public let edm: EDMConfig
+    public let generatorParameters: Parameters
+    public let studentParameters: Parameters
+    public let generatorAdam: Adam
+    public let studentAdam: Adam
+    public let generatorEMA: EMA
+    public private(set) var step = 0
+    public var times = StepTimes()
+
+    let generator: NetworkDenoiser
+    let student: NetworkDenoiser
+    let dim: Int
+    let lo: Int, hi: Int
+    // Per-sample state of the local shard, allocated once.
+    let z, eps, drift, x, g, dPhi, dPsi, delta, vjp, noise, gIn, dg: Tensor
+    let sigma, sigmaG, hz: Tensor
+
+    /// - Parameters: teacher: the frozen D_phi; initial: parameters that initialise generator and
+    ///   student (same layout as `network`).
+    public init(config: DistillConfig, comm: Communicator, teacher: Denoiser, network: ConditionalNetwork,
+                edm: EDMConfig, initial: Parameters) throws {
+        try config.validate()
+        guard teacher.dimension == network.inputSize else {
+            throw ConfigError("teacher dimension \(teacher.dimension) differs from the network's \(network.inputSize)")
+        }
+        self.config = config
+        self.comm = comm
+        self.teacher = teacher
+        self.network = network
+        self.edm = edm
+        generatorParameters = Parameters(layout: network.layout)
+        generatorParameters.copyValues(from: initial)
+        studentParameters = Parameters(layout: network.layout)
+        studentParameters.copyValues(from: initial)
+        generatorAdam = Adam(count: initial.count, learningRate: config.generatorLR, beta1: config.generatorBeta1,
+                             beta2: config.generatorBeta2)
+        studentAdam = Adam(count: initial.count, learningRate: config.studentLR, beta1: config.studentBeta1,
+                           beta2: config.studentBeta2)
+        generatorEMA = EMA(generatorParameters, decay: config.emaDecay)
+        lo = comm.rank * config.batch / comm.size
+        hi = (comm.rank + 1) * config.batch / comm.size
+        let n = max(hi - lo, 1), d = network.inputSize
+        dim = d
+        generator = NetworkDenoiser(network: network, edm: edm, parameters: generatorParameters, maxBatch: n)
+        student = NetworkDenoiser(network: network, edm: edm, parameters: studentParameters, maxBatch: n)
+        func t() -> Tensor { Tensor(shape: [n, d]) }
+        z = t(); eps = t(); drift = t(); x = t(); g = t(); dPhi = t(); dPsi = t(); delta = t(); vjp = t()
+        noise = t(); gIn = t(); dg = t()
+        sigma = Tensor(shape: [n]); sigmaG = Tensor(shape: [n]); hz = Tensor(shape: [n])
+        sigmaG.fill(config.sigmaInit)
+    }
+
+    /// Number of samples this rank owns in each global batch.
+    public var localBatch: Int { hi - lo }
+
+    @inline(__always) func timed(_ slot: WritableKeyPath<StepTimes, Double>, _ body: () throws -> Void) rethrows {
+        let t0 = MPI.wallTime()
+        try body()
+        times[keyPath: slot] += MPI.wallTime() - t0
+    }
+
+    /// g = D_theta(sigma_g z; sigma_g) for the first n rows of `latent`, into `out`.
+    func generate(_ latent: Tensor, into out: Tensor, n: Int) {
+        let s = config.sigmaInit
+        for i in 0..<(n * dim) { gIn[i] = s * latent[i] }
+        generator.denoise(gIn.data, sigma: sigmaG.data, out: out.data, batch: n)
+    }
+
+    /// Draw the step's initial chain state for the local shard.
+    func initialiseChains(n: Int) {
+        let seed = UInt64(config.seed)
+        let logLo = logf(config.sigmaLo), logHi = logf(config.sigmaHi)
+        for b in 0..<n {
+            let gi = lo + b
+            Draws.normal(DrawKey(seed: seed, step: step, purpose: .latent, index: gi), into: z.data + b * dim, count: dim)
+            Draws.normal(DrawKey(seed: seed, step: step, purpose: .initialEps, index: gi), into: eps.data + b * dim, count: dim)
+            let u = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .distillSigma, index: gi))
+            sigma[b] = expf(logLo + u * (logHi - logLo))
+            hz[b] = config.effectiveGammaZ * sigma[b] * sigma[b]
+        }
+        drift.zero()
+    }
+
+    /// The E-step: K reparametrised Langevin steps on (eps, z). Leaves z_K, eps_K, the drift
+    /// part a_K, and (when z never moved) g(z_K) with its activations. Returns the number of
+    /// samples whose drift was non-finite (their chains were held still for that step).
+    func eStep(n: Int) -> Int {
+        let seed = UInt64(config.seed), K = config.effectiveK, ge = config.gammaEps
+        let zStep = config.effectiveGammaZ > 0
+        let noiseScale = (2 * ge).squareRoot()
+        var guarded = 0
+        for k in 0..<K {
+            timed(\.generatorForward) { generate(z, into: g, n: n) }
+            for b in 0..<n {
+                let s = sigma[b]
+                for j in 0..<dim { x[b * dim + j] = g[b * dim + j] + s * eps[b * dim + j] }
+            }
+            timed(\.teacherForward) { teacher.denoise(x.data, sigma: sigma.data, out: dPhi.data, batch: n) }
+            timed(\.studentForward) { student.denoise(x.data, sigma: sigma.data, out: dPsi.data, batch: n) }
+            for b in 0..<n {
+                let inv = 1 / (sigma[b] * sigma[b])
+                let row = b * dim
+                for j in 0..<dim { delta[row + j] = (dPhi[row + j] - dPsi[row + j]) * inv }
+                if !allFinite(delta.data + row, count: dim) {
+                    (delta.data + row).update(repeating: 0, count: dim)
+                    guarded += 1
+                }
+            }
+            if zStep {
+                timed(\.generatorVJP) {
+                    generator.backward(dOut: delta.data, dx: vjp.data, batch: n, paramGrads: false)
+                }
+            }
+            // Fresh noise for this Langevin step, keyed by (step, k, global index).
+            for b in 0..<n {
+                let gi = lo + b, s = sigma[b], row = b * dim
+                Draws.normal(DrawKey(seed: seed, step: step, purpose: .langevinEps.sub(k), index: gi),
+                             into: noise.data + row, count: dim)
+                for j in 0..<dim {
+                    let sd = s * delta[row + j]
+                    eps[row + j] += ge * (sd - eps[row + j]) + noiseScale * noise[row + j]
+                    drift[row + j] = (1 - ge) * drift[row + j] + ge * sd
+                }
+                if zStep {
+                    let h = hz[b], zs = (2 * h).squareRoot(), sg = config.sigmaInit
+                    Draws.normal(DrawKey(seed: seed, step: step, purpose: .langevinZ.sub(k), index: gi),
+                                 into: noise.data + row, count: dim)
+                    for j in 0..<dim {
+                        // d g / d z = sigma_g * dD/dx at x = sigma_g z.
+                        z[row + j] += h * (sg * vjp[row + j] - z[row + j]) + zs * noise[row + j]
+                    }
+                }
+            }
+        }
+        return guarded
+    }
+
+    /// M-step gradient into `generatorParameters.grads` (local shard, divided by the global
+    /// batch). Returns the local loss sum.
+    func mStepGradient(n: Int) -> Double {
+        let zStep = config.effectiveGammaZ > 0
+        if zStep || config.effectiveK == 0 {
+            timed(\.generatorForward) { generate(z, into: g, n: n) }
+        }
+        let e = config.effectiveNoiseCancellation ? drift : eps
+        if config.normalizeTarget {
+            for b in 0..<n {
+                let s = sigma[b]
+                for j in 0..<dim { x[b * dim + j] = g[b * dim + j] + s * eps[b * dim + j] }
+            }
+            timed(\.teacherForward) { teacher.denoise(x.data, sigma: sigma.data, out: dPhi.data, batch: n) }
+        }
+        let invB = 1 / Float(config.batch)
+        var loss = 0.0
+        for b in 0..<n {
+            let s = sigma[b], row = b * dim
+            var w: Float = config.weighting == "sigma2" ? s * s / (config.sigmaHi * config.sigmaHi) : 1
+            if config.normalizeTarget {
+                var m: Float = 0
+                for j in 0..<dim { m += abs(dPhi[row + j] - g[row + j]) }
+                w /= max(m / Float(dim), 1e-6)
+            }
+            var l: Float = 0
+            for j in 0..<dim {
+                // g - target = -sigma * e (the target is held fixed).
+                let r = -s * e[row + j]
+                l += r * r
+                dg[row + j] = w * r * invB
+            }
+            loss += Double(0.5 * w * l * invB)
+        }
+        generatorParameters.zeroGrads()
+        timed(\.generatorBackward) { generator.backward(dOut: dg.data, dx: nil, batch: n, paramGrads: true) }
+        return loss
+    }
+
+    /// One student update by denoising score matching on fresh generator samples.
+    func studentStep(_ j: Int, n: Int) throws -> Double {
+        let seed = UInt64(config.seed), B = config.batch
+        var loss = 0.0
+        try timed(\.studentTraining) {
+            for b in 0..<n {
+                Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentLatent.sub(j), index: lo + b),
+                             into: z.data + b * dim, count: dim)
+            }
+            generate(z, into: g, n: n)
+            for b in 0..<n {
+                let gi = lo + b, row = b * dim
+                sigma[b] = edm.trainingSigma(normal: Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentSigma.sub(j), index: gi)))
+                Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentNoise.sub(j), index: gi), into: noise.data + row, count: dim)
+                for k in 0..<dim { x[row + k] = g[row + k] + sigma[b] * noise[row + k] }
+            }
+            student.denoise(x.data, sigma: sigma.data, out: dPsi.data, batch: n)
+            let scale = 1 / Float(B * dim)
+            for b in 0..<n {
+                let w = edm.lossWeight(sigma[b]), row = b * dim
+                for k in 0..<dim {
+                    let e = dPsi[row + k] - g[row + k]
+                    loss += Double(w * e * e * scale)
+                    dg[row + k] = 2 * w * e * scale
+                }
+            }
+            studentParameters.zeroGrads()
+            student.backward(dOut: dg.data, dx: nil, batch: n, paramGrads: true)
+        }
+        try timed(\.allreduce) { try comm.allreduce(studentParameters.grads, count: studentParameters.count, op: .sum) }
+        let finite = allFinite(studentParameters.grads, count: studentParameters.count)
+        let (agreed, _) = try StepAgreement.reach(comm, localLoss: finite ? loss : .nan)
+        if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
+        timed(\.optimizer) {
+            clipGradientNorm(studentParameters.grads, count: studentParameters.count, maxNorm: config.gradClip)
+            studentAdam.update(studentParameters)
+        }
+        return agreed.lossSum
+    }
+
+    /// Metrics of one step (global values).
+    public struct StepResult {
+        public var generatorLoss: Double
+        public var studentLoss: Double
+        public var generatorGradNorm: Float
+        public var guardedSamples: Int
+        public var stopRequested: Bool
+    }
+
+    /// One EM step: E-step and M-step for the generator, then the student's updates.
+    public func trainStep() throws -> StepResult {
+        let n = localBatch
+        let t0 = MPI.wallTime()
+        let before = times.total
+        initialiseChains(n: n)
+        let guarded = eStep(n: n)
+        let local = mStepGradient(n: n)
+        try timed(\.allreduce) { try comm.allreduce(generatorParameters.grads, count: generatorParameters.count, op: .sum) }
+        let finite = allFinite(generatorParameters.grads, count: generatorParameters.count)
+        let (agreed, extra) = try StepAgreement.reach(comm, localLoss: finite ? local : .nan, extra: [Double(guarded)])
+        if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
+        var norm: Float = 0
+        timed(\.optimizer) {
+            norm = clipGradientNorm(generatorParameters.grads, count: generatorParameters.count, maxNorm: config.gradClip)
+            generatorAdam.update(generatorParameters)
+            generatorEMA.update(generatorParameters)
+        }
+        var studentLoss = 0.0
+        for j in 0..<config.studentSteps { studentLoss = try studentStep(j, n: n) }
+        step += 1
+        times.steps += 1
+        times.other += (MPI.wallTime() - t0) - (times.total - before)
+        return StepResult(generatorLoss: agreed.lossSum, studentLoss: studentLoss, generatorGradNorm: norm,
+                          guardedSamples: Int(extra[0]), stopRequested: agreed.stopRequested)
+    }
+
+    /// One-step samples g(z) with the EMA generator (or the live one), z keyed by
+    /// (seed, global index) under the evaluation purpose.
+    public func sample(count: Int, seed: UInt64, first: Int = 0, useEMA: Bool = true) -> [Float] {
+        let p = Parameters(layout: network.layout)
+        if useEMA { generatorEMA.copy(into: p) } else { p.copyValues(from: generatorParameters) }
+        return OneStepGenerator(network: network, edm: edm, parameters: p, sigmaInit: config.sigmaInit)
+            .sample(count: count, seed: seed, first: first)
+    }
+
+    // MARK: Checkpoints
+
+    public func checkpoint() -> Checkpoint {
+        var c = Checkpoint()
+        let l = network.layout
+        c.add(group: "generator", layout: l, values: generatorParameters.values)
+        c.add(group: "generator_ema", layout: l, values: generatorEMA.values.data)
+        c.add(group: "generator_adam_m", layout: l, values: generatorAdam.m.data)
+        c.add(group: "generator_adam_v", layout: l, values: generatorAdam.v.data)
+        c.add(group: "student", layout: l, values: studentParameters.values)
+        c.add(group: "student_adam_m", layout: l, values: studentAdam.m.data)
+        c.add(group: "student_adam_v", layout: l, values: studentAdam.v.data)
+        c.metadata = [
+            "format": "emd-checkpoint-1", "kind": "generator", "step": "\(step)",
+            "generator_adam_step": "\(generatorAdam.step)", "student_adam_step": "\(studentAdam.step)",
+            "seed": "\(config.seed)", "config": StrictConfig.json(config), "edm": StrictConfig.json(edm),
+            "sigma_init": "\(config.sigmaInit)", "ranks_at_save": "\(comm.size)",
+            "network": networkConfigJSON,
+        ]
+        return c
+    }
+
+    /// The JSON of the network config, set by whoever built the network (for sampling later).
+    public var networkConfigJSON = ""
+
+    public func restore(_ c: Checkpoint) throws {
+        guard c.metadata["kind"] == "generator" else {
+            throw ConfigError("\(c.path): not a distillation checkpoint (kind \(c.metadata["kind"] ?? "none"))")
+        }
+        let l = network.layout
+        try c.load(group: "generator", layout: l, into: generatorParameters.values)
+        try c.load(group: "generator_ema", layout: l, into: generatorEMA.values.data)
+        try c.load(group: "generator_adam_m", layout: l, into: generatorAdam.m.data)
+        try c.load(group: "generator_adam_v", layout: l, into: generatorAdam.v.data)
+        try c.load(group: "student", layout: l, into: studentParameters.values)
+        try c.load(group: "student_adam_m", layout: l, into: studentAdam.m.data)
+        try c.load(group: "student_adam_v", layout: l, into: studentAdam.v.data)
+        step = try c.metaInt("step")
+        generatorAdam.step = try c.metaInt("generator_adam_step")
+        studentAdam.step = try c.metaInt("student_adam_step")
+    }
+}
+
+/// A trained one-step generator: g(z) = D(sigma_init z; sigma_init).
+public struct OneStepGenerator {
+    public let network: ConditionalNetwork
+    public let edm: EDMConfig
+    public let parameters: Parameters
+    public let sigmaInit: Float
+
+    public init(network: ConditionalNetwork, edm: EDMConfig, parameters: Parameters, sigmaInit: Float) {
+        self.network = network
+        self.edm = edm
+        self.parameters = parameters
+        self.sigmaInit = sigmaInit
+    }
+
+    /// Load the EMA generator (or the live one) from a distillation checkpoint.
+    public static func load(_ path: String, useEMA: Bool = true) throws -> OneStepGenerator {
+        let c = try Checkpoint.read(path)
+        guard c.metadata["kind"] == "generator" else {
+            throw ConfigError("\(path): not a generator checkpoint (kind \(c.metadata["kind"] ?? "none"))")
+        }
+        let nc = try c.metaJSON("network", as: NetworkConfig.self)
+        let net = try nc.build()
+        let p = Parameters(layout: net.layout)
+        try c.load(group: useEMA ? "generator_ema" : "generator", layout: net.layout, into: p.values)
+        guard let s = Float(try c.meta("sigma_init")) else { throw ConfigError("\(path): bad sigma_init") }
+        return OneStepGenerator(network: net, edm: try c.metaJSON("edm", as: EDMConfig.self), parameters: p, sigmaInit: s)
+    }
+
+    /// `count` samples, one network evaluation each, latents keyed by (seed, global index).
+    public func sample(count: Int, seed: UInt64, first: Int = 0, chunk: Int = 512) -> [Float] {
+        let d = network.inputSize
+        let den = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: chunk)
+        let zt = Tensor(shape: [chunk, d]), sg = Tensor(shape: [chunk])
+        sg.fill(sigmaInit)
+        var out = [Float](repeating: 0, count: count * d)
+        var start = 0
+        while start < count {
+            let n = min(chunk, count - start)
+            for b in 0..<n {
+                Draws.normal(DrawKey(seed: seed, step: 0, purpose: .evaluation, index: first + start + b),
+                             into: zt.data + b * d, count: d)
+            }
+            for i in 0..<(n * d) { zt[i] *= sigmaInit }
+            out.withUnsafeMutableBufferPointer { o in
+                den.denoise(zt.data, sigma: sg.data, out: o.baseAddress! + start * d, batch: n)
+            }
+            start += n
+        }
+        return out
+    }
+}

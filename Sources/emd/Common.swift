@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import SwiftMPI
+import BLAS
+import Diffusion
+
+/// Options every training command shares.
+struct RunOptions: ParsableArguments {
+    @Option(help: "JSON config file; flags given on the command line override it.")
+    var config: String?
+
+    @Option(help: "Output folder: checkpoints, metrics.jsonl, final model.")
+    var out: String
+
+    @Flag(help: "Continue from the newest checkpoint in --out.")
+    var resume = false
+
+    @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
+    var blasThreads: Int?
+}
+
+/// Start MPI and BLAS for a command; install the preemption handler.
+func startRun(blasThreads: Int?) -> Communicator {
+    let comm = Communicator.world
+    if let t = blasThreads { BLAS.setThreads(t) } else { BLAS.configureThreadsFromEnvironment() }
+    Preemption.install()
+    return comm
+}
+
+/// Run `body` on every rank; on an error every rank reports it (rank-tagged on stderr) and the
+/// process exits non-zero. A preempted run exits with `Preemption.exitCode` after its checkpoint.
+func runCommand(_ comm: Communicator, _ body: () throws -> Void) throws {
+    do {
+        try body()
+        MPI.finalize()
+    } catch let stop as RunStop {
+        FileHandle.standardError.write(Data("[rank \(comm.rank)] \(stop)\n".utf8))
+        if case .preempted = stop { MPI.finalize(); throw ExitCode(Preemption.exitCode) }
+        MPI.finalize()
+        throw ExitCode(3)
+    } catch let e as ExitCode {
+        MPI.finalize()
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("[rank \(comm.rank)] error: \(error)\n".utf8))
+        // Other ranks may be inside a collective: end the whole job rather than hang.
+        if comm.size > 1 { MPI.abort(comm, code: 2) }
+        MPI.finalize()
+        throw ExitCode(2)
+    }
+}
+
+/// Write JSON (rank 0 only, atomically).
+func writeJSON(_ object: Any, to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    let dir = (path as NSString).deletingLastPathComponent
+    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+}
+
+func parseMixture(_ spec: String?) throws -> GaussianMixture? {
+    guard let spec else { return nil }
+    if spec == "ring" || spec == "default" { return .ring() }
+    if spec.hasPrefix("random:") {
+        guard let d = Int(spec.dropFirst(7)), d > 0 else { throw ValidationError("--mixture random:D needs a positive D") }
+        return .randomDirections(dimension: d)
+    }
+    guard let data = FileManager.default.contents(atPath: spec) else { throw ValidationError("cannot read mixture file \(spec)") }
+    do {
+        let m = try JSONDecoder().decode(GaussianMixture.self, from: data)
+        try m.validate()
+        return m
+    } catch let e as ConfigError { throw ValidationError("\(spec): \(e)") } catch {
+        throw ValidationError("\(spec): not a mixture config (dimension, means, weights, stds): \(error)")
+    }
+}
