@@ -48,7 +48,8 @@ let package = Package(
 
         .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
-        .testTarget(name: "MultiRankTests", dependencies: []),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Distillation", "Evaluation", "NN", "SwiftMPI"]),
+        .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "FileFormats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Diffusion", "NN"]),
     ]
 )

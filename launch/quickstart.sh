@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup.sh
 mkdir -p runs
-bash launch/mpirun-local.sh "$(nproc)" bench --json runs/bench.json
+bash launch/mpirun-local.sh "$(nproc)" demo --out runs/demo --json runs/demo.json

@@ -2,7 +2,7 @@ import Foundation
 import SwiftMPI
 
 /// Rank-0 progress output: an updating line (step, metrics, samples/s, ETA) on a terminal,
-/// plain lines every `every` steps otherwise, and the same metrics appended to a JSON-lines file.
+/// plain lines every `every` steps otherwise (and under mpirun; `EMD_PROGRESS=tty|lines` overrides), and the same metrics appended to a JSON-lines file.
 public final class TrainingProgress {
     let isRoot: Bool
     let total: Int
@@ -18,7 +18,14 @@ public final class TrainingProgress {
         total = totalSteps
         self.every = max(1, every)
         self.startStep = startStep
-        tty = isatty(1) != 0
+        // Under mpirun, standard output is a pipe or pty owned by mpirun whether or not a person
+        // watches it: plain lines there unless EMD_PROGRESS=tty asks for the updating line.
+        let env = ProcessInfo.processInfo.environment
+        switch env["EMD_PROGRESS"] {
+        case "tty": tty = true
+        case "lines": tty = false
+        default: tty = isatty(1) != 0 && env["OMPI_COMM_WORLD_SIZE"] == nil
+        }
         start = MPI.wallTime()
         if isRoot, let metricsPath {
             if !FileManager.default.fileExists(atPath: metricsPath) {

@@ -89,6 +89,11 @@ public enum DistillationRun {
                 if d.comm.isRoot { try dir.save(d.checkpoint(), step: d.step) }
             }
         }
+        if d.times.steps > 0 {
+            let t = d.times, n = Double(t.steps)
+            let parts = t.dictionary.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, 1000 * $0.value / n) }
+            log.log(String(format: "time per step (rank 0): %.2f ms = ", 1000 * t.total / n) + parts.joined(separator: ", ") + " ms")
+        }
         let final = (out as NSString).appendingPathComponent("generator.safetensors")
         if d.comm.isRoot { try d.checkpoint().write(to: final) }
         try d.comm.barrier()

@@ -109,6 +109,52 @@ public final class Distiller {
         generator.denoise(gIn.data, sigma: sigmaG.data, out: out.data, batch: n)
     }
 
+    /// vjp = J_g(z)^T delta for the last `generate` call: the generator is D(sigma_g z; sigma_g),
+    /// so the Jacobian in z is sigma_g times the denoiser's Jacobian in its input.
+    func latentVJP(n: Int) {
+        generator.backward(dOut: delta.data, dx: vjp.data, batch: n, paramGrads: false)
+        let sg = config.sigmaInit
+        for i in 0..<(n * dim) { vjp[i] *= sg }
+    }
+
+    /// J_g(z)^T v for `n` latents (row-major n x d) with the live generator: the vector-Jacobian
+    /// product the E-step's z drift uses. For diagnostics and tests; n <= localBatch.
+    public func latentGradient(z latents: [Float], v: [Float], n: Int) -> [Float] {
+        precondition(n <= max(localBatch, 1) && latents.count == n * dim && v.count == n * dim)
+        latents.withUnsafeBufferPointer { z.data.update(from: $0.baseAddress!, count: n * dim) }
+        generate(z, into: g, n: n)
+        v.withUnsafeBufferPointer { delta.data.update(from: $0.baseAddress!, count: n * dim) }
+        latentVJP(n: n)
+        return Array(UnsafeBufferPointer(start: vjp.data, count: n * dim))
+    }
+
+    /// g(z) for `n` latents with the live generator (for diagnostics and tests).
+    public func generatorOutput(z latents: [Float], n: Int) -> [Float] {
+        latents.withUnsafeBufferPointer { z.data.update(from: $0.baseAddress!, count: n * dim) }
+        generate(z, into: g, n: n)
+        return Array(UnsafeBufferPointer(start: g.data, count: n * dim))
+    }
+
+    /// The chain state after this step's E-step on this rank's shard, without updating anything:
+    /// z_K, eps_K, the drift part a_K and the noise levels (for diagnostics and tests).
+    public func runEStep() -> (z: [Float], eps: [Float], drift: [Float], sigma: [Float]) {
+        let n = localBatch
+        initialiseChains(n: n)
+        _ = eStep(n: n)
+        func copy(_ t: Tensor, _ c: Int) -> [Float] { Array(UnsafeBufferPointer(start: t.data, count: c)) }
+        return (copy(z, n * dim), copy(eps, n * dim), copy(drift, n * dim), copy(sigma, n))
+    }
+
+    /// The M-step gradient of this step for the local shard (after the E-step), without
+    /// updating: a copy of the generator's gradient buffer (for tests).
+    public func mStepGradientForCurrentStep() -> [Float] {
+        let n = localBatch
+        initialiseChains(n: n)
+        _ = eStep(n: n)
+        _ = mStepGradient(n: n)
+        return Array(generatorParameters.gradBuffer)
+    }
+
     /// Draw the step's initial chain state for the local shard.
     func initialiseChains(n: Int) {
         let seed = UInt64(config.seed)
@@ -149,11 +195,7 @@ public final class Distiller {
                     guarded += 1
                 }
             }
-            if zStep {
-                timed(\.generatorVJP) {
-                    generator.backward(dOut: delta.data, dx: vjp.data, batch: n, paramGrads: false)
-                }
-            }
+            if zStep { timed(\.generatorVJP) { latentVJP(n: n) } }
             // Fresh noise for this Langevin step, keyed by (step, k, global index).
             for b in 0..<n {
                 let gi = lo + b, s = sigma[b], row = b * dim
@@ -165,13 +207,10 @@ public final class Distiller {
                     drift[row + j] = (1 - ge) * drift[row + j] + ge * sd
                 }
                 if zStep {
-                    let h = hz[b], zs = (2 * h).squareRoot(), sg = config.sigmaInit
+                    let h = hz[b], zs = (2 * h).squareRoot()
                     Draws.normal(DrawKey(seed: seed, step: step, purpose: .langevinZ.sub(k), index: gi),
                                  into: noise.data + row, count: dim)
-                    for j in 0..<dim {
-                        // d g / d z = sigma_g * dD/dx at x = sigma_g z.
-                        z[row + j] += h * (sg * vjp[row + j] - z[row + j]) + zs * noise[row + j]
-                    }
+                    for j in 0..<dim { z[row + j] += h * (vjp[row + j] - z[row + j]) + zs * noise[row + j] }
                 }
             }
         }

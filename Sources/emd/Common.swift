@@ -74,3 +74,21 @@ func parseMixture(_ spec: String?) throws -> GaussianMixture? {
         throw ValidationError("\(spec): not a mixture config (dimension, means, weights, stds): \(error)")
     }
 }
+
+/// Gather every rank's parameter checksums; rank 0 logs them and writes `out/ranks.json`
+/// (`identical` is true when every rank holds bit-identical parameters).
+func reportChecksums(_ comm: Communicator, _ sets: [(String, UInt64)], out: String, log: TrainingProgress) throws {
+    var report: [String: Any] = ["ranks": comm.size]
+    var allSame = true
+    for (name, sum) in sets {
+        let all = try comm.allgather([Int64(bitPattern: sum)])
+        let same = Set(all).count == 1
+        allSame = allSame && same
+        report[name] = all.map { String(UInt64(bitPattern: $0), radix: 16) }
+    }
+    report["identical"] = allSame
+    if comm.isRoot {
+        try writeJSON(report, to: out + "/ranks.json")
+        log.log("parameter checksums on \(comm.size) rank(s): \(allSame ? "identical" : "DIFFERENT")")
+    }
+}

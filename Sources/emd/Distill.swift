@@ -85,6 +85,8 @@ struct Distill: ParsableCommand {
                                                 metricsPath: comm.isRoot ? opts.out + "/metrics.jsonl" : nil)
             let d = try DistillationRun.makeDistiller(config, comm: comm, initOut: opts.out + "/init", log: progress)
             let final = try DistillationRun.train(d, out: opts.out, resume: opts.resume, log: progress)
+            try reportChecksums(comm, [("generator", d.generatorParameters.checksum()),
+                                       ("student", d.studentParameters.checksum())], out: opts.out, log: progress)
             progress.log("generator written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")
             if config.teacher == "mixture" && evalSamples > 0 && comm.isRoot {
                 let s = d.sample(count: evalSamples, seed: UInt64(config.seed) &+ 1000)

@@ -65,6 +65,7 @@ struct TrainTeacher: ParsableCommand {
             let progress = try TrainingProgress(isRoot: comm.isRoot, totalSteps: cfg.steps, startStep: 0, every: cfg.logEvery,
                                         metricsPath: comm.isRoot ? ensureDir(opts.out) + "/metrics.jsonl" : nil)
             let final = try trainer.run(out: opts.out, resume: opts.resume, log: progress)
+            try reportChecksums(comm, [("params", trainer.parameters.checksum())], out: opts.out, log: progress)
             progress.log("teacher written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")
         }
     }

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import SwiftMPI
+import Diffusion
+import Distillation
+import Evaluation
+import FileFormats
+
+/// `emd eval`: metrics of samples (or of a checkpoint's samples) on a mixture or on images.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate samples: mixture coverage (on_mode, modes_covered, weight_tv) or image FD, precision, recall, class_tv.")
+
+    @Option(help: "Samples file (.npy or .safetensors from `emd sample`).") var samples: String?
+    @Option(help: "Or a checkpoint to sample from (generator: one step; teacher: Heun with --steps).") var checkpoint: String?
+    @Option(help: "Samples to draw from --checkpoint.") var count = 10000
+    @Option(help: "Teacher Heun noise levels N (NFE = 2N - 1).") var steps = 18
+    @Option(help: "Mixture the samples should cover: ring (default), random:D, or a JSON file.") var mixture: String?
+    @Option(help: "Images: classifier checkpoint (from `emd train-classifier`).") var classifier: String?
+    @Option(help: "Images: reference set.") var reference = "fashion-mnist-test"
+    @Option(help: "Write metrics as JSON here.") var json: String?
+    @Option(help: "Write a scatter plot or image grid here.") var png: String?
+    @Option(help: "Seed for sampling a checkpoint.") var seed = 0
+
+    func run() throws {
+        guard (samples == nil) != (checkpoint == nil) else { throw ValidationError("give exactly one of --samples and --checkpoint") }
+        let comm = startRun(blasThreads: nil)
+        try runCommand(comm) {
+            guard comm.isRoot else { return }
+            var values: [Float], n: Int, dim: Int
+            if let samples { (values, n, dim) = try readSamples(samples) } else {
+                let path = checkpoint!
+                let kind = try Checkpoint.read(path).metadata["kind"] ?? ""
+                if kind == "generator" {
+                    let g = try OneStepGenerator.load(path)
+                    values = g.sample(count: count, seed: UInt64(seed)); dim = g.network.inputSize
+                } else {
+                    let t = try TeacherModel.load(path)
+                    values = Sampler.heun.sample(t.denoiser(maxBatch: 256), edm: t.edm, steps: steps, count: count, seed: UInt64(seed))
+                    dim = t.network.inputSize
+                }
+                n = count
+            }
+            var result: [String: Any]
+            if let classifier {
+                let clf = try ImageClassifier.load(from: classifier)
+                let ref = try ArrayDataset.load(reference)
+                let m = try ImageEvaluation.evaluate(samples: values, count: n, classifier: clf, reference: ref)
+                result = m
+                print(m.keys.sorted().map { k in String(format: "%@ %.4f", k, m[k]!) }.joined(separator: "  "))
+            } else {
+                let mix = try parseMixture(mixture) ?? .ring()
+                guard mix.dimension == dim else {
+                    throw ValidationError("samples have dimension \(dim), the mixture \(mix.dimension): pass --mixture (or --classifier for images)")
+                }
+                let r = MixtureMetrics.evaluate(values, mixture: mix)
+                result = r.dictionary
+                print(String(format: "on_mode %.4f  modes_covered %d/%d  weight_tv %.4f  (%d samples)",
+                             r.onMode, r.modesCovered, mix.modes, r.weightTV, r.count))
+            }
+            if let json { try writeJSON(result, to: json) }
+            if let png { try writePNG(values, count: n, dimension: dim, to: png, mixture: try parseMixture(mixture) ?? .ring()) }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+import XCTest
+import Foundation
+import NN
+import CounterRNG
+import SwiftMPI
+import Diffusion
+import Distillation
+import Evaluation
+
+final class DistillationTests: XCTestCase {
+    /// A small network and its initial weights, shared by the tests below.
+    func smallSetup(hidden: Int = 32, seed: UInt64 = 4) -> (MLPNetwork, EDMConfig, Parameters) {
+        let net = MLPNetwork(inputSize: 2, hidden: hidden, depth: 2, embeddingSize: 16)
+        let p = Parameters(layout: net.layout)
+        p.initialize(seed: seed)
+        return (net, EDMConfig(sigmaData: 1.3), p)
+    }
+
+    /// With the student equal to the teacher the drift is zero, and the E-step is the
+    /// discretised Ornstein-Uhlenbeck chain v' = (1 - g) v + sqrt(2 g) xi in both eps and z.
+    /// Its variance after K steps from N(0, 1) is s + (1 - s)(1 - g)^(2K), s = 1 / (1 - g/2),
+    /// and tends to exactly 1 (invariance of N(0, I)) as the step shrinks. The M-step gradient
+    /// is exactly zero with noise cancellation and has zero mean without it.
+    func testEStepLeavesStandardNormalInvariantWhenStudentEqualsTeacher() throws {
+        let (net, edm, p) = smallSetup()
+        for (gammaEps, gammaZ): (Float, Float) in [(0.3, 0.5), (0.01, 0.02)] {
+            var c = DistillConfig()
+            c.batch = 16384
+            c.langevinSteps = 8
+            c.gammaEps = gammaEps
+            c.gammaZ = gammaZ
+            c.sigmaLo = 1; c.sigmaHi = 1   // h_z = gammaZ
+                let teacher = NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: c.batch)
+            let d = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+            let chains = d.runEStep()
+            XCTAssertTrue(chains.drift.allSatisfy { $0 == 0 }, "student = teacher must give zero drift")
+            for (name, v, g) in [("eps", chains.eps, gammaEps), ("z", chains.z, gammaZ)] {
+                let n = Double(v.count)
+                let mean = v.reduce(0.0) { $0 + Double($1) } / n
+                let variance = v.reduce(0.0) { $0 + Double($1) * Double($1) } / n - mean * mean
+                let s = 1 / (1 - Double(g) / 2)
+                let expected = s + (1 - s) * pow(1 - Double(g), 16)
+                // Four standard errors: of the mean sqrt(var/n), of the variance var sqrt(2/n).
+                XCTAssertEqual(mean, 0, accuracy: 4 * (expected / n).squareRoot(), "\(name) mean, gamma \(g)")
+                let tol = 4 * expected * (2 / n).squareRoot()
+                XCTAssertEqual(variance, expected, accuracy: tol, "\(name) variance, gamma \(g)")
+                if g <= 0.02 { XCTAssertEqual(variance, 1, accuracy: tol + 0.01, "\(name): N(0, 1) invariant for a small step") }
+            }
+            // Noise cancellation: the target is g itself, so the gradient is exactly zero.
+            XCTAssertEqual(gradientNorm(d.mStepGradientForCurrentStep(), count: p.count), 0)
+        }
+        // Without cancellation the gradient is J^T eps_K / sigma: zero mean, so the batch average
+        // shrinks like 1/sqrt(B) relative to one sample's gradient.
+        var c = DistillConfig()
+        c.noiseCancellation = false
+        c.sigmaLo = 1; c.sigmaHi = 1
+        c.batch = 1
+        let teacher = NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: 2048)
+        let one = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+        let single = gradientNorm(one.mStepGradientForCurrentStep(), count: p.count)
+        c.batch = 2048
+        let many = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+        let averaged = gradientNorm(many.mStepGradientForCurrentStep(), count: p.count)
+        XCTAssertGreaterThan(single, 0)
+        XCTAssertLessThan(averaged, 4 * single / Float(2048).squareRoot(), "single \(single), batch mean \(averaged)")
+    }
+
+    /// K = 1 with noise cancellation (the baseline): sigma * a_1 = gamma_eps (D_phi - D_psi)(x_0),
+    /// i.e. the target is g + gamma_eps (D_phi - D_psi), to rounding.
+    func testBaselineTargetIsDiffInstructGradient() throws {
+        let (net, edm, p) = smallSetup()
+        var c = DistillConfig()
+        c.method = "baseline"
+        c.batch = 16
+        c.seed = 3
+        // A student different from the teacher: perturb its weights through a second parameter set.
+        let mixture = GaussianMixture.ring()
+        let teacher = ExactMixtureDenoiser(mixture)
+        let d = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+        let chains = d.runEStep()
+        // Recompute x_0 = g(z_0) + sigma eps_0 and D_phi - D_psi at it, independently.
+        var z0 = [Float](), e0 = [Float]()
+        for i in 0..<c.batch {
+            z0 += Draws.normals(DrawKey(seed: 3, step: 0, purpose: .latent, index: i), count: 2)
+            e0 += Draws.normals(DrawKey(seed: 3, step: 0, purpose: .initialEps, index: i), count: 2)
+        }
+        XCTAssertEqual(chains.z, z0, "the baseline does not move z")
+        let g = d.generatorOutput(z: z0, n: c.batch)
+        var x = [Float](repeating: 0, count: 2 * c.batch)
+        for b in 0..<c.batch { for j in 0..<2 { x[2 * b + j] = g[2 * b + j] + chains.sigma[b] * e0[2 * b + j] } }
+        var dphi = x, dpsi = x
+        teacher.denoise(x, sigma: chains.sigma, out: &dphi, batch: c.batch)
+        let student = NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: c.batch)
+        student.denoise(x, sigma: chains.sigma, out: &dpsi, batch: c.batch)
+        var maxErr: Float = 0, maxVal: Float = 0
+        for b in 0..<c.batch {
+            for j in 0..<2 {
+                let step = chains.sigma[b] * chains.drift[2 * b + j]
+                let want = c.gammaEps * (dphi[2 * b + j] - dpsi[2 * b + j])
+                maxErr = max(maxErr, abs(step - want)); maxVal = max(maxVal, abs(want))
+            }
+        }
+        XCTAssertGreaterThan(maxVal, 1e-3, "vacuous: teacher and student agree")
+        XCTAssertLessThan(maxErr, 1e-5 * max(1, maxVal), "max error \(maxErr)")
+    }
+
+    /// The z drift's vector-Jacobian product J_g(z)^T v against central differences of <v, g(z)>.
+    func testLatentVJPMatchesFiniteDifferences() throws {
+        let (net, edm, p) = smallSetup(hidden: 24)
+        var c = DistillConfig()
+        c.batch = 3
+        let d = try Distiller(config: c, comm: .world, teacher: ExactMixtureDenoiser(.ring()), network: net, edm: edm, initial: p)
+        let z = Draws.normals(DrawKey(seed: 1, step: 0, purpose: .test, index: 0), count: 6)
+        let v = Draws.normals(DrawKey(seed: 2, step: 0, purpose: .test, index: 0), count: 6)
+        let vjp = d.latentGradient(z: z, v: v, n: 3)
+        let eps: Float = 1e-2
+        for i in 0..<6 {
+            var zp = z, zm = z
+            zp[i] += eps; zm[i] -= eps
+            let gp = d.generatorOutput(z: zp, n: 3), gm = d.generatorOutput(z: zm, n: 3)
+            var fd = 0.0
+            for j in 0..<6 { fd += Double(v[j]) * Double(gp[j] - gm[j]) }
+            fd /= Double(2 * eps)
+            XCTAssertEqual(Double(vjp[i]), fd, accuracy: 2e-3 + 1e-2 * abs(fd), "component \(i)")
+        }
+    }
+
+    /// Resume: N steps, checkpoint, restore into a fresh distiller, N more equals 2N straight.
+    func testBitExactResume() throws {
+        let (net, edm, p) = smallSetup(hidden: 16)
+        var c = DistillConfig()
+        c.batch = 32
+        c.langevinSteps = 3
+        c.studentSteps = 2
+        let teacher = ExactMixtureDenoiser(.ring())
+        func make() throws -> Distiller { try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p) }
+        let straight = try make()
+        for _ in 0..<12 { _ = try straight.trainStep() }
+        let first = try make()
+        for _ in 0..<6 { _ = try first.trainStep() }
+        let path = scratch("distill-resume") + "/c.safetensors"
+        try first.checkpoint().write(to: path)
+        let resumed = try make()
+        try resumed.restore(try Checkpoint.read(path))
+        for _ in 0..<6 { _ = try resumed.trainStep() }
+        XCTAssertEqual(resumed.step, 12)
+        XCTAssertEqual(resumed.generatorParameters.checksum(), straight.generatorParameters.checksum())
+        XCTAssertEqual(resumed.studentParameters.checksum(), straight.studentParameters.checksum())
+        XCTAssertEqual(Array(resumed.generatorEMA.values.buffer), Array(straight.generatorEMA.values.buffer))
+        XCTAssertNotEqual(first.generatorParameters.checksum(), straight.generatorParameters.checksum())
+    }
+
+    /// A short distillation on the exact mixture moves the one-step generator onto the modes:
+    /// on_mode and weight_tv improve on the initial generator by fixed margins.
+    func testShortDistillationImprovesCoverage() throws {
+        var tc = TeacherConfig()
+        tc.steps = 1500
+        tc.seed = 2
+        let fit = try TeacherTrainer(config: tc, comm: .world, data: MixtureData(tc.mixture))
+        for _ in 0..<tc.steps { _ = try fit.trainStep() }
+        let initial = Parameters(layout: fit.network.layout)
+        fit.ema.copy(into: initial)
+        var c = DistillConfig()
+        c.steps = 600
+        c.emaDecay = 0.95
+        c.seed = 2
+        let d = try Distiller(config: c, comm: .world, teacher: ExactMixtureDenoiser(c.mixture), network: fit.network,
+                              edm: fit.edm, initial: initial)
+        let before = MixtureMetrics.evaluate(d.sample(count: 5000, seed: 77), mixture: c.mixture)
+        for _ in 0..<c.steps { _ = try d.trainStep() }
+        let after = MixtureMetrics.evaluate(d.sample(count: 5000, seed: 77), mixture: c.mixture)
+        XCTAssertGreaterThan(after.onMode, before.onMode + 0.3, "before \(before), after \(after)")
+        XCTAssertLessThan(after.weightTV, before.weightTV - 0.1, "before \(before), after \(after)")
+        XCTAssertGreaterThanOrEqual(after.modesCovered, before.modesCovered, "before \(before), after \(after)")
+    }
+}
