@@ -20,6 +20,8 @@ public struct StepTimes: Sendable {
     public var other = 0.0
     public var steps = 0
 
+    public init() {}
+
     public var total: Double {
         teacherForward + studentForward + studentTraining + generatorForward + generatorVJP + generatorBackward
             + allreduce + optimizer + other

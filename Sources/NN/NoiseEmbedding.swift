@@ -27,6 +27,11 @@ public struct FourierEmbedding: Sendable {
         frequencies.withUnsafeBufferPointer { f in
             for b in 0..<batch {
                 let row = y + b * dimension
+                if b > 0 && c[b] == c[b - 1] {
+                    // Runs of equal noise levels (the generator's fixed sigma_init) share a row.
+                    row.update(from: row - dimension, count: dimension)
+                    continue
+                }
                 for i in 0..<half {
                     let a = f[i] * c[b]
                     row[i] = cosf(a)

@@ -32,6 +32,7 @@ final class ImageClassifierTests: XCTestCase {
                 fd.append((lp - lm) / Double(2 * eps)); an.append(Double(grads[i]))
             }
             let rel = relativeError(fd, an)
+            print(String(format: "gradient check %@: relative error %.2e", spec.name, rel))
             XCTAssertLessThan(rel, 5e-2, "\(spec.name): relative error \(rel)")
             fdAll += fd; anAll += an
         }
@@ -63,7 +64,7 @@ final class ImageClassifierTests: XCTestCase {
         XCTAssertEqual(both.features, features)
         XCTAssertEqual(both.classes, predicted)
         // Same result in one batch as in chunks of 3 (up to GEMM rounding, which depends on the sizes).
-        model.inferenceBatch = 250
+        model.inferenceBatch = 100
         let whole = model.logits(images: images, count: n)
         for i in 0..<whole.count { XCTAssertEqual(whole[i], logits[i], accuracy: 1e-5) }
 
@@ -145,5 +146,16 @@ final class ImageClassifierTests: XCTestCase {
         print(String(format: "full training: %d steps x %d in %.1fs, test accuracy %.4f", steps, batch, seconds, accuracy))
         if let out = env["EMD_EVAL_CLASSIFIER_OUT"] { try model.save(to: out) }
         XCTAssertGreaterThanOrEqual(accuracy, 0.88)
+
+        // Real training images as "samples" against the test split: the metrics of a perfect generator.
+        let n = 10000, d = ImageClassifier.imageSize
+        let evalStart = Date()
+        let metrics = try ImageEvaluation.evaluate(samples: Array(train.values[0..<(n * d)]), count: n,
+                                                   classifier: model, reference: test)
+        print(String(format: "evaluation of %d training images vs test split in %.1fs: ", n, Date().timeIntervalSince(evalStart))
+              + metrics.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        XCTAssertGreaterThan(metrics["precision"]!, 0.6)
+        XCTAssertGreaterThan(metrics["recall"]!, 0.6)
+        XCTAssertLessThan(metrics["class_tv"]!, 0.05)
     }
 }

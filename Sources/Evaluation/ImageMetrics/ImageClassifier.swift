@@ -37,8 +37,9 @@ public final class ImageClassifier {
     public let hidden: Int
     /// Parameter values and gradients.
     public let parameters: Parameters
-    /// Largest batch used for inference (`predict`, `features`, `logits`).
-    public var inferenceBatch = 250
+    /// Images per forward pass in inference (`predict`, `features`, `logits`); one workspace of
+    /// this size (about 0.35 MB per image with the default widths) serves every call.
+    public var inferenceBatch = 100
 
     let conv1: Conv2D, conv2: Conv2D, conv3: Conv2D
     let fc1: Linear, fc2: Linear
@@ -138,7 +139,7 @@ public final class ImageClassifier {
         fc1.backward(p, x: ws.h3.data, dy: ws.dFeat.data, dx: ws.dh3.data, batch: n)
         SiLU.backward(x: ws.a3.data, sigmoid: ws.s3.data, dy: ws.dh3.data, dx: ws.dh3.data, count: n * conv3.outSize)
         conv3.backward(p, x: ws.h2.data, dy: ws.dh3.data, dx: ws.dh2.data, batch: n, col: ws.col3)
-        // MUTATION
+        SiLU.backward(x: ws.a2.data, sigmoid: ws.s2.data, dy: ws.dh2.data, dx: ws.dh2.data, count: n * conv2.outSize)
         conv2.backward(p, x: ws.h1.data, dy: ws.dh2.data, dx: ws.dh1.data, batch: n, col: ws.col2)
         SiLU.backward(x: ws.a1.data, sigmoid: ws.s1.data, dy: ws.dh1.data, dx: ws.dh1.data, count: n * conv1.outSize)
         conv1.backward(p, x: x, dy: ws.dh1.data, dx: nil, batch: n, col: ws.col1)
@@ -179,7 +180,7 @@ public final class ImageClassifier {
     private func inference(_ images: [Float], _ count: Int, _ body: (Int, Int, Workspace) -> Void) {
         checkImages(images, count)
         guard count > 0 else { return }
-        let chunk = max(1, min(inferenceBatch, count))
+        let chunk = max(1, inferenceBatch)
         let ws = workspace(batch: chunk)
         images.withUnsafeBufferPointer { buf in
             var start = 0

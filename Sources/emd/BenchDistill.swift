@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import SwiftMPI
+import BLAS
+import NN
+import Diffusion
+import Distillation
+
+/// `emd bench-distill`: seconds per distillation step with its breakdown, for the 2-D mixture
+/// network and the 784-d image MLP, K = 1 and K = 8, on however many ranks it runs; and the
+/// matrix-FLOP rate of the image step relative to sgemm measured in the same run.
+struct BenchDistill: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-distill",
+        abstract: "Time distillation steps (breakdown by phase) and one-step vs multi-step sampling.")
+
+    @Option(help: "Write the results as JSON here (rank 0).") var json: String?
+    @Option(help: "Timed steps per configuration (after 2 warm-up steps).") var steps = 10
+    @Option(help: "Global batch.") var batch = 256
+    @Option(help: "Langevin step counts to time (comma-separated).") var ks = "1,8"
+    @Option(help: "Which networks: mixture,image") var networks = "mixture,image"
+
+    func run() throws {
+        let comm = startRun(blasThreads: nil)
+        try runCommand(comm) {
+            let log = try TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, startStep: 0, every: 1, metricsPath: nil)
+            let kList = ks.split(separator: ",").compactMap { Int($0) }
+            // sgemm at 1024, the reference for utilisation, measured in this run.
+            let n = 1024
+            let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
+            a.fill(0.5); b.fill(0.25)
+            var ts: [Double] = []
+            for _ in 0..<5 {
+                let t0 = MPI.wallTime()
+                BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+                ts.append(MPI.wallTime() - t0)
+            }
+            let sgemm = 2 * Double(n * n * n) / ts.sorted()[2] / 1e9
+            log.log(String(format: "sgemm 1024: %.2f GFLOP/s", sgemm))
+            var rows: [[String: Any]] = []
+            for which in networks.split(separator: ",").map(String.init) {
+                let (net, teacher, edm, dim): (ConditionalNetwork, Denoiser, EDMConfig, Int)
+                let localBatch = (comm.rank + 1) * batch / comm.size - comm.rank * batch / comm.size
+                if which == "mixture" {
+                    let m = GaussianMixture.ring()
+                    net = MLPNetwork(inputSize: 2, hidden: 128, depth: 3, embeddingSize: 64)
+                    teacher = ExactMixtureDenoiser(m)
+                    edm = EDMConfig(sigmaData: m.dataStd)
+                    dim = 2
+                } else {
+                    net = MLPNetwork(inputSize: 784, hidden: 1024, depth: 3, embeddingSize: 64)
+                    edm = EDMConfig(sigmaData: 0.7)
+                    let tp = Parameters(layout: net.layout)
+                    tp.initialize(seed: 99)
+                    teacher = NetworkDenoiser(network: net, edm: edm, parameters: tp, maxBatch: localBatch)
+                    dim = 784
+                }
+                let initial = Parameters(layout: net.layout)
+                initial.initialize(seed: 1)
+                for k in kList {
+                    var cfg = DistillConfig()
+                    cfg.batch = batch
+                    cfg.langevinSteps = k
+                    cfg.method = k == 1 ? "baseline" : "emd"
+                    cfg.mixture = .ring()
+                    let d = try Distiller(config: cfg, comm: comm, teacher: teacher, network: net, edm: edm, initial: initial)
+                    for _ in 0..<2 { _ = try d.trainStep() }
+                    d.times = StepTimes()
+                    try comm.barrier()
+                    let t0 = MPI.wallTime()
+                    for _ in 0..<steps { _ = try d.trainStep() }
+                    let wall = try comm.allreduce(MPI.wallTime() - t0, op: .max) / Double(steps)
+                    // Matrix FLOPs per step on this rank (forward F = 2 * macs * local batch):
+                    // E-step K x (generator, teacher, student forwards + generator VJP), M-step
+                    // generator forward (when z moves) + backward (~2F), n_s x (generator forward,
+                    // student forward + backward (~2F)).
+                    let f = 2 * Double(net.macsPerSample) * Double(localBatch)
+                    let teacherF = which == "mixture" ? 0 : f
+                    let mForward = cfg.effectiveGammaZ > 0 ? f : 0
+                    let flops = Double(k) * (3 * f + teacherF) + mForward + 2 * f + Double(cfg.studentSteps) * 4 * f
+                    var row: [String: Any] = ["network": which, "dimension": dim, "K": k, "ranks": comm.size,
+                                              "batch": batch, "seconds_per_step": wall]
+                    row["breakdown_ms"] = d.times.dictionary.mapValues { 1000 * $0 / Double(steps) }
+                    row["allreduce_share"] = d.times.allreduce / Double(steps) / wall
+                    if which == "image" {
+                        row["gflops"] = flops / wall / 1e9
+                        row["utilization"] = flops / wall / 1e9 / sgemm
+                    }
+                    rows.append(row)
+                    let parts = d.times.dictionary.sorted { $0.key < $1.key }
+                        .map { String(format: "%@ %.1f", $0.key, 1000 * $0.value / Double(steps)) }.joined(separator: ", ")
+                    log.log(String(format: "%@ K=%d ranks=%d: %.1f ms/step%@ [%@ ms]", which, k, comm.size, 1000 * wall,
+                                   which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm", flops / wall / 1e9,
+                                                            flops / wall / 1e9 / sgemm) : "", parts))
+                }
+                if which == "image" && comm.isRoot {
+                    // One-step sampling vs the teacher's 35-NFE Heun sampler, same network.
+                    let p = Parameters(layout: net.layout)
+                    p.initialize(seed: 1)
+                    let count = 512
+                    var t0 = MPI.wallTime()
+                    _ = OneStepGenerator(network: net, edm: edm, parameters: p, sigmaInit: 2.5).sample(count: count, seed: 1)
+                    let one = Double(count) / (MPI.wallTime() - t0)
+                    t0 = MPI.wallTime()
+                    _ = Sampler.heun.sample(NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: 256), edm: edm,
+                                            steps: 18, count: count, seed: 1)
+                    let heun = Double(count) / (MPI.wallTime() - t0)
+                    rows.append(["sampling": "image", "one_step_samples_per_s": one, "heun35_samples_per_s": heun,
+                                 "speedup": one / heun])
+                    log.log(String(format: "sampling 784-d MLP: one step %.0f samples/s, Heun 35 NFE %.0f samples/s (%.1fx)", one, heun, one / heun))
+                }
+            }
+            if comm.isRoot, let json {
+                try writeJSON(["sgemm_gflops_1024": sgemm, "rows": rows, "date": ISO8601DateFormatter().string(from: Date())], to: json)
+            }
+        }
+    }
+}
