@@ -4,11 +4,17 @@ import Glibc
 
 /// Vectorised e^x for 8 lanes (Cephes-style: range reduction by ln 2, degree-6 polynomial,
 /// scaling by 2^n through the exponent bits). Relative error ~1e-7 over [-87, 88]; inputs are
-/// clamped to that range (e^x of very negative x returns ~1e-38, not 0).
+/// clamped to that range (e^x of very negative x returns ~1e-38, not 0). Written with
+/// select-based clamping and the 1.5 * 2^23 rounding trick so that it stays in vector registers:
+/// `pointwiseMin`, `.rounded()` and integer conversions of SIMD types compile to per-lane calls.
 @inlinable
 func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let xc = x.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3))
-    let n = (xc * 1.442_695_04 + 0.5).rounded(.down)
+    let lo = SIMD8<Float>(repeating: -87.3), hi = SIMD8<Float>(repeating: 88.3)
+    let xc = x.replacing(with: lo, where: x .< lo).replacing(with: hi, where: x .> hi)
+    // n = round(x log2 e) lands in the low mantissa bits of t.
+    let magic = SIMD8<Float>(repeating: 12_582_912)
+    let t = xc * 1.442_695_04 + magic
+    let n = t - magic
     let r = xc - n * 0.693_359_375 - n * -2.121_944_4e-4
     var p = SIMD8<Float>(repeating: 1.987_569_15e-4)
     p = p * r + 1.398_199_95e-3
@@ -17,7 +23,7 @@ func simdExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     p = p * r + 0.166_666_655
     p = p * r + 0.500_000_01
     let y = p * r * r + r + 1
-    let bits = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n)) &+ 127) &<< 23
+    let bits = (unsafeBitCast(t, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
     return y * unsafeBitCast(bits, to: SIMD8<Float>.self)
 }
 
