@@ -11,7 +11,7 @@ if ! command -v swift >/dev/null 2>&1; then
   fi
 fi
 
-APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist python3)
+APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist python3 valgrind)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -23,17 +23,32 @@ public enum Preemption {
     public static var requested: Bool { preemptionSignal != 0 }
 }
 
-/// What the ranks agree on after each step, in one small all-reduce: the summed loss, whether
-/// any rank saw a non-finite value, and whether any rank was asked to stop.
-public struct StepAgreement {
-    public var lossSum: Double
-    public var nonFiniteRanks: Int
-    public var stopRequested: Bool
+/// What the ranks agree on after each update, in one small all-reduce: the summed loss, how
+/// many ranks saw a non-finite value, whether any rank was asked to stop, and one extra summed
+/// counter. The buffer is allocated once, so agreeing allocates nothing per step.
+public final class StepAgreement {
+    public private(set) var lossSum = 0.0
+    public private(set) var nonFiniteRanks = 0
+    public private(set) var stopRequested = false
+    /// The sum over ranks of the `extra` value.
+    public private(set) var extraSum = 0.0
+    private let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 4)
 
-    public static func reach(_ comm: Communicator, localLoss: Double, extra: [Double] = []) throws -> (StepAgreement, [Double]) {
-        var buf = [localLoss.isFinite ? localLoss : 0, localLoss.isFinite ? 0 : 1, Preemption.requested ? 1 : 0] + extra
-        try comm.allreduce(&buf, op: .sum)
-        return (StepAgreement(lossSum: buf[0], nonFiniteRanks: Int(buf[1]), stopRequested: buf[2] > 0), Array(buf.dropFirst(3)))
+    public init() {}
+    deinit { buffer.deallocate() }
+
+    /// All-reduce this rank's loss (NaN or infinity marks a non-finite rank), its preemption
+    /// flag and `extra`.
+    public func reach(_ comm: Communicator, localLoss: Double, extra: Double = 0) throws {
+        buffer[0] = localLoss.isFinite ? localLoss : 0
+        buffer[1] = localLoss.isFinite ? 0 : 1
+        buffer[2] = Preemption.requested ? 1 : 0
+        buffer[3] = extra
+        try comm.allreduce(buffer, count: 4, op: .sum)
+        lossSum = buffer[0]
+        nonFiniteRanks = Int(buffer[1])
+        stopRequested = buffer[2] > 0
+        extraSum = buffer[3]
     }
 }
 

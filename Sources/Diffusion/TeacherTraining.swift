@@ -79,6 +79,7 @@ public final class TeacherTrainer {
     let denoiser: NetworkDenoiser
     let lo: Int, hi: Int
     let x0, xNoisy, den, grad, sig: Tensor
+    let agreed = StepAgreement()
 
     public init(config: TeacherConfig, comm: Communicator, data: TrainingData) throws {
         try config.validate()
@@ -137,7 +138,7 @@ public final class TeacherTrainer {
         let local = localLossAndGradient()
         try comm.allreduce(parameters.grads, count: parameters.count, op: .sum)
         let finite = allFinite(parameters.grads, count: parameters.count)
-        let (agreed, _) = try StepAgreement.reach(comm, localLoss: finite ? local : .nan)
+        try agreed.reach(comm, localLoss: finite ? local : .nan)
         if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
         let norm = clipGradientNorm(parameters.grads, count: parameters.count, maxNorm: config.gradClip)
         adam.update(parameters)
@@ -191,8 +192,9 @@ public final class TeacherTrainer {
         log.log("teacher: \(config.data), network \(config.network.kind) (\(parameters.count) parameters), sigma_data \(edm.sigmaData), \(comm.size) rank(s), global batch \(config.batch)")
         while step < config.steps {
             let r = try trainStep()
-            log.report(step: step, samplesPerStep: config.batch,
-                       metrics: [("loss", r.loss), ("grad_norm", Double(r.gradNorm))])
+            if log.due(step) {
+                log.report(step: step, samplesPerStep: config.batch, metrics: [("loss", r.loss), ("grad_norm", Double(r.gradNorm))])
+            }
             if r.stop {
                 let path = dir.file(step: step)
                 if comm.isRoot { try dir.save(checkpoint(), step: step) }

@@ -44,6 +44,13 @@ public final class TrainingProgress {
     /// Seconds since this reporter started.
     public var elapsed: Double { MPI.wallTime() - start }
 
+    /// Whether `report` for `step` would print or record anything (callers skip building
+    /// their metrics otherwise, so steps in between allocate nothing).
+    public func due(_ step: Int) -> Bool {
+        guard isRoot else { return false }
+        return step % every == 0 || step == total || (tty && MPI.wallTime() - lastDraw > 0.2)
+    }
+
     /// Report step `step` (1-based count of completed steps) with `metrics`; `samplesPerStep`
     /// is the global batch.
     public func report(step: Int, samplesPerStep: Int, metrics: [(String, Double)]) {

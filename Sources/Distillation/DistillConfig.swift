@@ -49,6 +49,9 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var gradClip: Float = 0
 
     public var seed = 0
+    /// Stop after this many seconds of training, at the step where every rank agrees the time is
+    /// up (0: no limit). For comparisons at equal wall time.
+    public var timeLimit: Double = 0
     public var logEvery = 100
     public var checkpointEvery = 1000
     public var keepCheckpoints = 3
@@ -72,6 +75,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         guard weighting == "one" || weighting == "sigma2" else { throw ConfigError("weighting must be 'one' or 'sigma2'") }
         guard studentSteps >= 0, generatorLR > 0, studentLR > 0 else { throw ConfigError("bad student steps or learning rates") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
+        guard timeLimit >= 0, timeLimit.isFinite else { throw ConfigError("timeLimit must be >= 0 seconds") }
         guard logEvery > 0, checkpointEvery > 0 else { throw ConfigError("logEvery and checkpointEvery must be positive") }
         if teacher == "mixture" { try mixture.validate() }
     }

@@ -75,10 +75,12 @@ public enum DistillationRun {
         log.log("distill: method \(c.method), K \(c.effectiveK), gamma_eps \(c.gammaEps), gamma_z \(c.effectiveGammaZ), noise cancellation \(c.effectiveNoiseCancellation ? "on" : "off"), sigma [\(c.sigmaLo), \(c.sigmaHi)], \(d.comm.size) rank(s), global batch \(c.batch)")
         while d.step < c.steps {
             let r = try d.trainStep()
-            var metrics: [(String, Double)] = [("g_loss", r.generatorLoss), ("s_loss", r.studentLoss),
-                                               ("g_grad", Double(r.generatorGradNorm))]
-            if r.guardedSamples > 0 { metrics.append(("guarded", Double(r.guardedSamples))) }
-            log.report(step: d.step, samplesPerStep: c.batch, metrics: metrics)
+            if log.due(d.step) {
+                var metrics: [(String, Double)] = [("g_loss", r.generatorLoss), ("s_loss", r.studentLoss),
+                                                   ("g_grad", Double(r.generatorGradNorm))]
+                if r.guardedSamples > 0 { metrics.append(("guarded", Double(r.guardedSamples))) }
+                log.report(step: d.step, samplesPerStep: c.batch, metrics: metrics)
+            }
             if r.stopRequested {
                 let path = dir.file(step: d.step)
                 if d.comm.isRoot { try dir.save(d.checkpoint(), step: d.step) }
@@ -87,6 +89,14 @@ public enum DistillationRun {
             }
             if d.step % c.checkpointEvery == 0 || d.step == c.steps {
                 if d.comm.isRoot { try dir.save(d.checkpoint(), step: d.step) }
+            }
+            if c.timeLimit > 0 {
+                let over = try d.comm.allreduce(Int32(log.elapsed > c.timeLimit ? 1 : 0), op: .max)
+                if over > 0 {
+                    log.log("time limit of \(c.timeLimit) s reached after \(d.step) steps")
+                    if d.comm.isRoot { try dir.save(d.checkpoint(), step: d.step) }
+                    break
+                }
             }
         }
         if d.times.steps > 0 {

@@ -59,6 +59,7 @@ public final class Distiller {
     // Per-sample state of the local shard, allocated once.
     let z, eps, drift, x, g, dPhi, dPsi, delta, vjp, noise, gIn, dg: Tensor
     let sigma, sigmaG, hz: Tensor
+    let agreed = StepAgreement()
 
     /// - Parameters: teacher: the frozen D_phi; initial: parameters that initialise generator and
     ///   student (same layout as `network`).
@@ -289,7 +290,7 @@ public final class Distiller {
         }
         try timed(\.allreduce) { try comm.allreduce(studentParameters.grads, count: studentParameters.count, op: .sum) }
         let finite = allFinite(studentParameters.grads, count: studentParameters.count)
-        let (agreed, _) = try StepAgreement.reach(comm, localLoss: finite ? loss : .nan)
+        try agreed.reach(comm, localLoss: finite ? loss : .nan)
         if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
         timed(\.optimizer) {
             clipGradientNorm(studentParameters.grads, count: studentParameters.count, maxNorm: config.gradClip)
@@ -317,7 +318,8 @@ public final class Distiller {
         let local = mStepGradient(n: n)
         try timed(\.allreduce) { try comm.allreduce(generatorParameters.grads, count: generatorParameters.count, op: .sum) }
         let finite = allFinite(generatorParameters.grads, count: generatorParameters.count)
-        let (agreed, extra) = try StepAgreement.reach(comm, localLoss: finite ? local : .nan, extra: [Double(guarded)])
+        try agreed.reach(comm, localLoss: finite ? local : .nan, extra: Double(guarded))
+        let generatorLoss = agreed.lossSum, guardedSamples = Int(agreed.extraSum), stop = agreed.stopRequested
         if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
         var norm: Float = 0
         timed(\.optimizer) {
@@ -330,8 +332,8 @@ public final class Distiller {
         step += 1
         times.steps += 1
         times.other += (MPI.wallTime() - t0) - (times.total - before)
-        return StepResult(generatorLoss: agreed.lossSum, studentLoss: studentLoss, generatorGradNorm: norm,
-                          guardedSamples: Int(extra[0]), stopRequested: agreed.stopRequested)
+        return StepResult(generatorLoss: generatorLoss, studentLoss: studentLoss, generatorGradNorm: norm,
+                          guardedSamples: guardedSamples, stopRequested: stop || agreed.stopRequested)
     }
 
     /// One-step samples g(z) with the EMA generator (or the live one), z keyed by

@@ -38,6 +38,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Student learning rate.") var studentLr: Float?
     @Option(help: "Gradient-norm clip (0: off).") var gradClip: Float?
     @Option(help: "Seed.") var seed: Int?
+    @Option(help: "Stop after this many seconds of training (equal-wall-time comparisons).") var timeLimit: Double?
     @Option(help: "Log every N steps.") var logEvery: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
     @Option(help: "Samples for the final evaluation on a mixture teacher (0: none).") var evalSamples = 10000
@@ -68,6 +69,7 @@ struct Distill: ParsableCommand {
         if let studentLr { c.studentLR = studentLr }
         if let gradClip { c.gradClip = gradClip }
         if let seed { c.seed = seed }
+        if let timeLimit { c.timeLimit = timeLimit }
         if let logEvery { c.logEvery = logEvery }
         if let checkpointEvery { c.checkpointEvery = checkpointEvery }
         try c.validate()
