@@ -16,7 +16,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Samples to draw from --checkpoint.") var count = 10000
     @Option(help: "Teacher Heun noise levels N (NFE = 2N - 1).") var steps = 18
     @Option(help: "Mixture the samples should cover: ring (default), random:D, or a JSON file.") var mixture: String?
-    @Option(help: "Images: classifier checkpoint (from `emd train-classifier`).") var classifier: String?
+    @Option(help: "Images: classifier checkpoint (from `emd train-classifier`); samples are clipped to [-1, 1].") var classifier: String?
     @Option(help: "Images: reference set.") var reference = "fashion-mnist-test"
     @Option(help: "Write metrics as JSON here.") var json: String?
     @Option(help: "Write a scatter plot or image grid here.") var png: String?
@@ -43,6 +43,9 @@ struct Eval: ParsableCommand {
             }
             var result: [String: Any]
             if let classifier {
+                // Pixels live in [-1, 1]; samples are clipped to that range, as they are when
+                // saved as images (a few-step sampler can overshoot far outside it).
+                for i in values.indices { values[i] = min(1, max(-1, values[i])) }
                 let clf = try ImageClassifier.load(from: classifier)
                 let ref = try ArrayDataset.load(reference)
                 let m = try ImageEvaluation.evaluate(samples: values, count: n, classifier: clf, reference: ref)

@@ -31,6 +31,26 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// The 8-lane body and the scalar tail agree with the formula (19 elements: two vectors and
+    /// a tail of 3), over three steps.
+    func testAdamVectorBodyMatchesFormula() {
+        let n = 19
+        let w0 = (0..<n).map { Float($0) * 0.1 - 0.9 }
+        let p = makeParams(w0, grads: [Float](repeating: 0, count: n))
+        let opt = Adam(count: n, learningRate: 0.05, beta1: 0.8, beta2: 0.95, epsilon: 1e-6)
+        var w = w0.map(Double.init), m = [Double](repeating: 0, count: n), v = m
+        for t in 1...3 {
+            for i in 0..<n { p.grads[i] = Float(sin(Double(i * t))) }
+            opt.update(p)
+            for i in 0..<n {
+                let g = Double(p.grads[i])
+                m[i] = 0.8 * m[i] + 0.2 * g; v[i] = 0.95 * v[i] + 0.05 * g * g
+                w[i] -= 0.05 * (m[i] / (1 - pow(0.8, Double(t)))) / ((v[i] / (1 - pow(0.95, Double(t)))).squareRoot() + 1e-6)
+            }
+        }
+        for i in 0..<n { XCTAssertEqual(Double(p.values[i]), w[i], accuracy: 1e-5, "element \(i)") }
+    }
+
     func testAdamWDecouplesWeightDecay() {
         let p = makeParams([2.0], grads: [0.0])
         let opt = Adam(count: 1, learningRate: 0.1, weightDecay: 0.5, decoupledWeightDecay: true)
