@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The mixture benchmark of docs/results.md: EMD with K in {1,2,4,8,16}, with and without noise
 # cancellation, over seeds, same steps, on the exact mixture teacher; one shared initial network.
-#   RANKS=2 STEPS=4000 SEEDS="0 1 2" KS="1 2 4 8 16" MIXTURE=ring launch/bench-mixture-sweep.sh
+#   RANKS=2 STEPS=4000 SEEDS="0 1 2" KS="1 2 4 8 16" NC="on off" MIXTURE=ring launch/bench-mixture-sweep.sh
 # Writes runs/sweep-<mixture>/<run>/eval.json and prints a Markdown table (mean over seeds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks="${RANKS:-1}"; steps="${STEPS:-4000}"; seeds="${SEEDS:-0 1 2}"; ks="${KS:-1 2 4 8 16}"
-mixture="${MIXTURE:-ring}"; extra="${EXTRA:-}"
+mixture="${MIXTURE:-ring}"; extra="${EXTRA:-}"; ncs="${NC:-on off}"
 out="runs/sweep-${mixture//[:\/]/-}"
 mkdir -p "$out"
 run() { bash launch/mpirun-local.sh "$ranks" distill --teacher mixture --mixture "$mixture" --steps "$steps" \
@@ -18,7 +18,7 @@ for seed in $seeds; do
       --log-every 1000 --out "$out/init-$seed" >/dev/null
 done
 printf "| K | noise cancellation | on_mode | modes covered | weight_tv | s/step |\n|---|---|---|---|---|---|\n"
-for nc in on off; do
+for nc in $ncs; do
   for k in $ks; do
     [ "$nc" = off ] && [ "$k" = 1 ] && continue
     for seed in $seeds; do
