@@ -74,3 +74,22 @@ public func allFinite(_ p: UnsafePointer<Float>, count: Int) -> Bool {
     for i in 0..<count { acc += p[i] * 0 }
     return acc == 0
 }
+
+/// Fault injection for the reliability tests: `EMD_FAULT_NAN=RANK:STEP` makes that rank's
+/// gradient NaN at that step (read once at start-up; unset in normal runs).
+public struct FaultInjection: Sendable {
+    public let rank: Int
+    public let step: Int
+
+    public static let fromEnvironment: FaultInjection? = {
+        guard let v = ProcessInfo.processInfo.environment["EMD_FAULT_NAN"] else { return nil }
+        let parts = v.split(separator: ":").compactMap { Int($0) }
+        guard parts.count == 2 else { return nil }
+        return FaultInjection(rank: parts[0], step: parts[1])
+    }()
+
+    /// Poison `grads[0]` when this is the configured rank and step.
+    public static func apply(rank: Int, step: Int, grads: UnsafeMutablePointer<Float>) {
+        if let f = fromEnvironment, f.rank == rank, f.step == step { grads[0] = .nan }
+    }
+}

@@ -136,6 +136,7 @@ public final class TeacherTrainer {
     /// One synchronous training step. Returns the global loss and the gradient norm.
     public func trainStep() throws -> (loss: Double, gradNorm: Float, stop: Bool) {
         let local = localLossAndGradient()
+        FaultInjection.apply(rank: comm.rank, step: step, grads: parameters.grads)
         try comm.allreduce(parameters.grads, count: parameters.count, op: .sum)
         let finite = allFinite(parameters.grads, count: parameters.count)
         try agreed.reach(comm, localLoss: finite ? local : .nan)
