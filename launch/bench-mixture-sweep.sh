@@ -29,7 +29,7 @@ for nc in $ncs; do
       start=$(date +%s.%N)
       [ -f "$dir/eval.json" ] || run "${flags[@]}"
       end=$(date +%s.%N)
-      echo "$(echo "($end - $start) / $steps" | bc -l)" > "$dir/seconds_per_step" 2>/dev/null || true
+      awk -v a="$start" -v b="$end" -v n="$steps" 'BEGIN { printf "%.6f\n", (b - a) / n }' > "$dir/seconds_per_step"
     done
     awk -v k="$k" -v nc="$nc" -F'[:,]' '
       FNR == 1 { files++ }
