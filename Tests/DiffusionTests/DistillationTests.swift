@@ -73,7 +73,7 @@ final class DistillationTests: XCTestCase {
         c.method = "baseline"
         c.batch = 16
         c.seed = 3
-        // A student different from the teacher: perturb its weights through a second parameter set.
+        // The teacher is the exact mixture denoiser and the student an MLP, so D_phi - D_psi != 0.
         let mixture = GaussianMixture.ring()
         let teacher = ExactMixtureDenoiser(mixture)
         let d = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)

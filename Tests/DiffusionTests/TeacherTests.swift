@@ -161,15 +161,29 @@ final class BadInputTests: XCTestCase {
         }
     }
 
-    /// A checkpoint save that fails leaves the previous good file intact.
+    /// A checkpoint save that fails part-way (the file-size limit is lowered so the write itself
+    /// fails with EFBIG) leaves the previous good checkpoint intact and loadable.
     func testFailedSaveKeepsGoodCheckpoint() throws {
         let dir = scratch("atomic")
         let path = try writeTeacher(dir)
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        var bad = Checkpoint()
-        bad.add("x", shape: [3], values: [1, 2])  // 2 values for shape [3]: refused before writing
-        XCTAssertThrowsError(try bad.write(to: path))
+        // A bigger checkpoint to write over it.
+        var c = TeacherConfig()
+        c.network.hidden = 64
+        let bigger = try TeacherTrainer(config: c, comm: .world, data: MixtureData(c.mixture)).checkpoint()
+        signal(SIGXFSZ, SIG_IGN)
+        var old = rlimit()
+        getrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
+        var low = old
+        low.rlim_cur = rlim_t(before.count + 4096)
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &low)
+        let failed: Bool
+        do { try bigger.write(to: path); failed = false } catch { failed = true }
+        setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
+        XCTAssertTrue(failed, "the write should have failed under the file-size limit")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before)
         XCTAssertNoThrow(try TeacherModel.load(path))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0 != "teacher.safetensors" }
+        XCTAssertEqual(leftovers, [], "temporary files left behind")
     }
 }
