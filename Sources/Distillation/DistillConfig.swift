@@ -45,6 +45,12 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var studentBeta2: Float = 0.999
     /// Student denoising-score-matching updates per generator update.
     public var studentSteps = 5
+    /// How gradients cross ranks: "separate" (one blocking all-reduce per network update),
+    /// "overlap" (the same arithmetic, each all-reduce non-blocking while the next update's
+    /// draws and generator samples are computed), or "fused" (the generator's gradient and the
+    /// first student update's in one all-reduce; that student update then sees the generator
+    /// before this step's update, a one-update lag).
+    public var allreduce = "separate"
     /// Global gradient-norm clip for both networks (0: off).
     public var gradClip: Float = 0
 
@@ -72,6 +78,9 @@ public struct DistillConfig: Codable, Sendable, Equatable {
             throw ConfigError("need 0 < sigmaLo <= sigmaHi and sigmaInit > 0")
         }
         guard gammaEps > 0, gammaEps <= 1, gammaZ >= 0 else { throw ConfigError("need 0 < gammaEps <= 1 and gammaZ >= 0") }
+        guard ["separate", "overlap", "fused"].contains(allreduce) else {
+            throw ConfigError("allreduce must be 'separate', 'overlap' or 'fused', got '\(allreduce)'")
+        }
         guard weighting == "one" || weighting == "sigma2" else { throw ConfigError("weighting must be 'one' or 'sigma2'") }
         guard studentSteps >= 0, generatorLR > 0, studentLR > 0 else { throw ConfigError("bad student steps or learning rates") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }

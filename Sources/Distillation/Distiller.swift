@@ -60,6 +60,8 @@ public final class Distiller {
     let z, eps, drift, x, g, dPhi, dPsi, delta, vjp, noise, gIn, dg: Tensor
     let sigma, sigmaG, hz: Tensor
     let agreed = StepAgreement()
+    /// The in-flight gradient all-reduce of the overlapped mode (reused every time).
+    let pending = Request()
 
     /// - Parameters: teacher: the frozen D_phi; initial: parameters that initialise generator and
     ///   student (same layout as `network`).
@@ -74,9 +76,12 @@ public final class Distiller {
         self.teacher = teacher
         self.network = network
         self.edm = edm
-        generatorParameters = Parameters(layout: network.layout)
+        // Generator and student gradients lie back to back, so the fused mode moves both in one
+        // all-reduce.
+        let sets = Parameters.sharingGradients([network.layout, network.layout])
+        generatorParameters = sets[0]
         generatorParameters.copyValues(from: initial)
-        studentParameters = Parameters(layout: network.layout)
+        studentParameters = sets[1]
         studentParameters.copyValues(from: initial)
         generatorAdam = Adam(count: initial.count, learningRate: config.generatorLR, beta1: config.generatorBeta1,
                              beta2: config.generatorBeta2)
@@ -259,24 +264,41 @@ public final class Distiller {
         return loss
     }
 
-    /// One student update by denoising score matching on fresh generator samples.
-    func studentStep(_ j: Int, n: Int) throws -> Double {
-        let seed = UInt64(config.seed), B = config.batch
-        var loss = 0.0
-        try timed(\.studentTraining) {
-            for b in 0..<n {
-                Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentLatent.sub(j), index: lo + b),
-                             into: z.data + b * dim, count: dim)
-            }
-            generate(z, into: g, n: n)
+    // MARK: Student updates, in phases so the overlapped mode can interleave them with
+    // all-reduces: draws and generator samples do not depend on the student's parameters.
+
+    /// Draw latents, noise levels and noise of student update `j` for the local shard.
+    func studentDraws(_ j: Int, n: Int) {
+        let seed = UInt64(config.seed)
+        timed(\.studentTraining) {
             for b in 0..<n {
                 let gi = lo + b, row = b * dim
+                Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentLatent.sub(j), index: gi),
+                             into: z.data + row, count: dim)
                 sigma[b] = edm.trainingSigma(normal: Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentSigma.sub(j), index: gi)))
                 Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentNoise.sub(j), index: gi), into: noise.data + row, count: dim)
+            }
+        }
+    }
+
+    /// Generator samples g(z) and their noisy versions x = g + sigma n (current generator).
+    func studentSamples(n: Int) {
+        timed(\.studentTraining) {
+            generate(z, into: g, n: n)
+            for b in 0..<n {
+                let row = b * dim
                 for k in 0..<dim { x[row + k] = g[row + k] + sigma[b] * noise[row + k] }
             }
+        }
+    }
+
+    /// Denoising score matching loss of the student on (x, g) and its gradient, the local shard's
+    /// share of the global mean, into `studentParameters.grads`. Returns the local loss sum.
+    func studentGradient(n: Int) -> Double {
+        var loss = 0.0
+        timed(\.studentTraining) {
             student.denoise(x.data, sigma: sigma.data, out: dPsi.data, batch: n)
-            let scale = 1 / Float(B * dim)
+            let scale = 1 / Float(config.batch * dim)
             for b in 0..<n {
                 let w = edm.lossWeight(sigma[b]), row = b * dim
                 for k in 0..<dim {
@@ -288,15 +310,29 @@ public final class Distiller {
             studentParameters.zeroGrads()
             student.backward(dOut: dg.data, dx: nil, batch: n, paramGrads: true)
         }
-        try timed(\.allreduce) { try comm.allreduce(studentParameters.grads, count: studentParameters.count, op: .sum) }
+        return loss
+    }
+
+    /// After the student's gradient has been all-reduced: agree on the loss and on non-finite
+    /// values, clip, and take the Adam step. Returns the global loss.
+    func studentUpdate(localLoss: Double) throws -> Double {
         let finite = allFinite(studentParameters.grads, count: studentParameters.count)
-        try agreed.reach(comm, localLoss: finite ? loss : .nan)
+        try agreed.reach(comm, localLoss: finite ? localLoss : .nan)
         if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
         timed(\.optimizer) {
             clipGradientNorm(studentParameters.grads, count: studentParameters.count, maxNorm: config.gradClip)
             studentAdam.update(studentParameters)
         }
         return agreed.lossSum
+    }
+
+    /// One whole student update with a blocking all-reduce.
+    func studentStep(_ j: Int, n: Int) throws -> Double {
+        studentDraws(j, n: n)
+        studentSamples(n: n)
+        let local = studentGradient(n: n)
+        try timed(\.allreduce) { try comm.allreduce(studentParameters.grads, count: studentParameters.count, op: .sum) }
+        return try studentUpdate(localLoss: local)
     }
 
     /// Metrics of one step (global values).
@@ -308,18 +344,11 @@ public final class Distiller {
         public var stopRequested: Bool
     }
 
-    /// One EM step: E-step and M-step for the generator, then the student's updates.
-    public func trainStep() throws -> StepResult {
-        let n = localBatch
-        let t0 = MPI.wallTime()
-        let before = times.total
-        initialiseChains(n: n)
-        let guarded = eStep(n: n)
-        let local = mStepGradient(n: n)
-        try timed(\.allreduce) { try comm.allreduce(generatorParameters.grads, count: generatorParameters.count, op: .sum) }
+    /// After the generator's gradient has been all-reduced: agree, then clip, Adam and EMA.
+    func generatorUpdate(localLoss: Double, guarded: Int) throws -> (loss: Double, guarded: Int, stop: Bool, norm: Float) {
         let finite = allFinite(generatorParameters.grads, count: generatorParameters.count)
-        try agreed.reach(comm, localLoss: finite ? local : .nan, extra: Double(guarded))
-        let generatorLoss = agreed.lossSum, guardedSamples = Int(agreed.extraSum), stop = agreed.stopRequested
+        try agreed.reach(comm, localLoss: finite ? localLoss : .nan, extra: Double(guarded))
+        let result = (loss: agreed.lossSum, guarded: Int(agreed.extraSum), stop: agreed.stopRequested)
         if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
         var norm: Float = 0
         timed(\.optimizer) {
@@ -327,13 +356,71 @@ public final class Distiller {
             generatorAdam.update(generatorParameters)
             generatorEMA.update(generatorParameters)
         }
+        return (result.loss, result.guarded, result.stop, norm)
+    }
+
+    /// Wait for the pending all-reduce (timed as all-reduce).
+    func waitPending() throws { try timed(\.allreduce) { try pending.wait() } }
+
+    /// One EM step: E-step and M-step for the generator, then the student's updates. How the
+    /// gradients cross ranks follows `config.allreduce` (see DistillConfig).
+    public func trainStep() throws -> StepResult {
+        let n = localBatch
+        let t0 = MPI.wallTime()
+        let before = times.total
+        initialiseChains(n: n)
+        let guarded = eStep(n: n)
+        let local = mStepGradient(n: n)
+        FaultInjection.apply(rank: comm.rank, step: step, grads: generatorParameters.grads)
+        try FaultInjection.check(rank: comm.rank, step: step)
+        let ns = config.studentSteps
         var studentLoss = 0.0
-        for j in 0..<config.studentSteps { studentLoss = try studentStep(j, n: n) }
+        let gen: (loss: Double, guarded: Int, stop: Bool, norm: Float)
+        switch config.allreduce {
+        case "fused" where ns > 0:
+            // Student update 0 is computed against the generator before this step's update, so
+            // both gradients travel in one all-reduce of the shared gradient buffer.
+            studentDraws(0, n: n)
+            studentSamples(n: n)
+            let sLocal = studentGradient(n: n)
+            try timed(\.allreduce) {
+                try comm.allreduce(generatorParameters.grads, count: generatorParameters.count + studentParameters.count, op: .sum)
+            }
+            gen = try generatorUpdate(localLoss: local, guarded: guarded)
+            studentLoss = try studentUpdate(localLoss: sLocal)
+            for j in 1..<ns { studentLoss = try studentStep(j, n: n) }
+        case "overlap":
+            // Same arithmetic as "separate": each all-reduce runs while the next update's
+            // draws and generator samples, which do not depend on it, are computed.
+            try comm.iallreduce(generatorParameters.grads, count: generatorParameters.count, op: .sum, reusing: pending)
+            if ns > 0 { studentDraws(0, n: n); _ = try pending.test() }
+            try waitPending()
+            gen = try generatorUpdate(localLoss: local, guarded: guarded)
+            if ns > 0 {
+                studentSamples(n: n)
+                var sLocal = studentGradient(n: n)
+                for j in 0..<ns {
+                    try comm.iallreduce(studentParameters.grads, count: studentParameters.count, op: .sum, reusing: pending)
+                    if j + 1 < ns {
+                        studentDraws(j + 1, n: n)
+                        _ = try pending.test()
+                        studentSamples(n: n)
+                    }
+                    try waitPending()
+                    studentLoss = try studentUpdate(localLoss: sLocal)
+                    if j + 1 < ns { sLocal = studentGradient(n: n) }
+                }
+            }
+        default:
+            try timed(\.allreduce) { try comm.allreduce(generatorParameters.grads, count: generatorParameters.count, op: .sum) }
+            gen = try generatorUpdate(localLoss: local, guarded: guarded)
+            for j in 0..<ns { studentLoss = try studentStep(j, n: n) }
+        }
         step += 1
         times.steps += 1
         times.other += (MPI.wallTime() - t0) - (times.total - before)
-        return StepResult(generatorLoss: generatorLoss, studentLoss: studentLoss, generatorGradNorm: norm,
-                          guardedSamples: guardedSamples, stopRequested: stop || agreed.stopRequested)
+        return StepResult(generatorLoss: gen.loss, studentLoss: studentLoss, generatorGradNorm: gen.norm,
+                          guardedSamples: gen.guarded, stopRequested: gen.stop || agreed.stopRequested)
     }
 
     /// One-step samples g(z) with the EMA generator (or the live one), z keyed by

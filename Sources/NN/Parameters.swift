@@ -59,6 +59,9 @@ public final class Parameters {
     /// Gradient accumulators (`count` elements), same layout as `values`.
     public let grads: UnsafeMutablePointer<Float>
 
+    /// Owner of a gradient buffer shared by several parameter sets (nil: this set owns its own).
+    private let gradientArena: GradientArena?
+
     /// Allocate zeroed values and gradients for `layout`.
     public init(layout: ParameterLayout) {
         self.layout = layout
@@ -67,11 +70,33 @@ public final class Parameters {
         values.initialize(repeating: 0, count: n)
         grads = .allocate(capacity: n)
         grads.initialize(repeating: 0, count: n)
+        gradientArena = nil
+    }
+
+    private init(layout: ParameterLayout, arena: GradientArena, offset: Int) {
+        self.layout = layout
+        let n = max(layout.count, 1)
+        values = .allocate(capacity: n)
+        values.initialize(repeating: 0, count: n)
+        grads = arena.storage + offset
+        gradientArena = arena
+    }
+
+    /// Parameter sets whose gradients lie back to back in one buffer, in the order given, so a
+    /// single all-reduce of `first.grads` over the summed counts moves all of them.
+    public static func sharingGradients(_ layouts: [ParameterLayout]) -> [Parameters] {
+        let counts = layouts.map { max($0.count, 1) }
+        let arena = GradientArena(count: counts.reduce(0, +))
+        var offset = 0
+        return zip(layouts, counts).map { layout, n in
+            defer { offset += n }
+            return Parameters(layout: layout, arena: arena, offset: offset)
+        }
     }
 
     deinit {
         values.deallocate()
-        grads.deallocate()
+        if gradientArena == nil { grads.deallocate() }
     }
 
     /// Number of scalars.
@@ -125,4 +150,14 @@ public final class Parameters {
         }
         return h
     }
+}
+
+/// One zeroed gradient buffer shared by the parameter sets of `Parameters.sharingGradients`.
+final class GradientArena {
+    let storage: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: 0, count: count)
+    }
+    deinit { storage.deallocate() }
 }

@@ -128,6 +128,16 @@ public final class Communicator {
         return Request(handle: request, keepAlive: owner.map { [$0] } ?? [])
     }
 
+    /// Non-blocking in-place all-reduce into a reusable request (which must have completed).
+    /// The caller keeps `pointer` valid until the request completes; nothing is allocated.
+    public func iallreduce<T: MPIDatatype>(_ pointer: UnsafeMutablePointer<T>, count: Int, op: ReductionOp,
+                                           reusing request: Request) throws {
+        var handle: MPI_Request? = cmpi_request_null()
+        try MPI.check(MPI_Iallreduce(cmpi_in_place(), pointer, Int32(clamping: count), T.mpiDatatype, op.handle,
+                                     self.handle, &handle))
+        request.restart(handle)
+    }
+
     // MARK: Broadcast
 
     /// Broadcast `buffer` from `root` to every rank, in place.

@@ -13,6 +13,20 @@ public final class Request {
         self.keepAlive = keepAlive
     }
 
+    /// A completed, empty request to be reused by `Communicator.iallreduce(_:count:op:reusing:)`,
+    /// so a training loop posts non-blocking operations without allocating.
+    public convenience init() {
+        self.init(handle: cmpi_request_null(), keepAlive: [])
+        isComplete = true
+    }
+
+    /// Point this completed request at a newly started operation.
+    func restart(_ newHandle: MPI_Request?) {
+        precondition(isComplete, "reusing a request that has not completed")
+        handle = newHandle
+        isComplete = false
+    }
+
     /// Block until the operation completes.
     public func wait() throws {
         if isComplete { return }

@@ -19,6 +19,8 @@ struct BenchDistill: ParsableCommand {
     @Option(help: "Global batch.") var batch = 256
     @Option(help: "Langevin step counts to time (comma-separated).") var ks = "1,8"
     @Option(help: "Which networks: mixture,image") var networks = "mixture,image"
+    @Option(help: "Gradient all-reduce modes to time (comma-separated: separate, overlap, fused).")
+    var allreduce = "separate"
 
     func run() throws {
         let comm = startRun(blasThreads: nil)
@@ -58,7 +60,9 @@ struct BenchDistill: ParsableCommand {
                 let initial = Parameters(layout: net.layout)
                 initial.initialize(seed: 1)
                 for k in kList {
+                  for mode in allreduce.split(separator: ",").map(String.init) {
                     var cfg = DistillConfig()
+                    cfg.allreduce = mode
                     cfg.batch = batch
                     cfg.langevinSteps = k
                     cfg.method = k == 1 ? "baseline" : "emd"
@@ -89,7 +93,7 @@ struct BenchDistill: ParsableCommand {
                     let flops = Double(k) * (2 * f + teacherF + (zMoves ? f : 0)) + (zMoves ? f : 0) + 2 * f
                         + Double(cfg.studentSteps) * 4 * f
                     var row: [String: Any] = ["network": which, "dimension": dim, "K": k, "ranks": comm.size,
-                                              "batch": batch, "seconds_per_step": wall]
+                                              "batch": batch, "seconds_per_step": wall, "allreduce": mode]
                     row["breakdown_ms"] = d.times.dictionary.mapValues { 1000 * $0 / Double(steps) }
                     row["allreduce_share"] = d.times.allreduce / d.times.total
                     row["sgemm_1024_alongside_gflops"] = sgemmNow
@@ -100,9 +104,10 @@ struct BenchDistill: ParsableCommand {
                     rows.append(row)
                     let parts = d.times.dictionary.sorted { $0.key < $1.key }
                         .map { String(format: "%@ %.1f", $0.key, 1000 * $0.value / Double(steps)) }.joined(separator: ", ")
-                    log.log(String(format: "%@ K=%d ranks=%d: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, 1000 * wall,
+                    log.log(String(format: "%@ K=%d ranks=%d allreduce=%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode, 1000 * wall,
                                    which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f)",
                                                             flops / wall / 1e9, flops / wall / 1e9 / sgemmNow, sgemmNow) : "", parts))
+                  }
                 }
                 if which == "image" && comm.isRoot {
                     // One-step sampling vs the teacher's 35-NFE Heun sampler, same network.

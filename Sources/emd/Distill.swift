@@ -37,6 +37,8 @@ struct Distill: ParsableCommand {
     @Option(help: "Generator learning rate.") var generatorLr: Float?
     @Option(help: "Student learning rate.") var studentLr: Float?
     @Option(help: "Gradient-norm clip (0: off).") var gradClip: Float?
+    @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic) or fused (generator and first student update in one buffer).")
+    var allreduce: String?
     @Option(help: "Seed.") var seed: Int?
     @Option(help: "Stop after this many seconds of training (equal-wall-time comparisons).") var timeLimit: Double?
     @Option(help: "Log every N steps.") var logEvery: Int?
@@ -68,6 +70,7 @@ struct Distill: ParsableCommand {
         if let generatorLr { c.generatorLR = generatorLr }
         if let studentLr { c.studentLR = studentLr }
         if let gradClip { c.gradClip = gradClip }
+        if let allreduce { c.allreduce = allreduce }
         if let seed { c.seed = seed }
         if let timeLimit { c.timeLimit = timeLimit }
         if let logEvery { c.logEvery = logEvery }
