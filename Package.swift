@@ -43,6 +43,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast),
+        // Seeded mutation fuzzing of the input parsers (docs/reliability.md).
+        .executableTarget(
+            name: "emd-fuzz",
+            dependencies: ["Distillation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fast),
         // Small program that the multi-rank tests launch under mpirun.
         .executableTarget(name: "mpi-selftest", dependencies: ["SwiftMPI", "NN", "CounterRNG"], swiftSettings: fast),
 

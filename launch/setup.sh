@@ -12,6 +12,8 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist python3 valgrind)
+# The test suite (--build-tests) also runs a one-node Slurm and network-namespace "hosts".
+case " $* " in *" --build-tests "*) APT_PACKAGES+=(slurm-wlm munge iproute2 util-linux) ;; esac
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,6 +22,11 @@ public struct Checkpoint {
     /// Add one raw tensor.
     public mutating func add(_ name: String, shape: [Int], values: [Float]) { tensors[name] = (shape, values) }
 
+    /// Whether every tensor of `layout` is present under `group` with its shape.
+    public func matches(group: String, layout: ParameterLayout) -> Bool {
+        layout.specs.allSatisfy { tensors["\(group).\($0.name)"]?.shape == $0.shape }
+    }
+
     /// Whether every tensor of `layout` is present under `group`.
     public func has(group: String, layout: ParameterLayout) -> Bool {
         layout.specs.allSatisfy { tensors["\(group).\($0.name)"] != nil }
@@ -74,7 +79,15 @@ public struct Checkpoint {
 
     /// Read and validate a checkpoint file.
     public static func read(_ path: String) throws -> Checkpoint {
-        let file = try SafeTensorsFile(path: path)
+        try decode(SafeTensorsFile(path: path), path: path)
+    }
+
+    /// Validate a checkpoint held in memory (`path` names it in errors).
+    public static func decode(data: Data, path: String = "<memory>") throws -> Checkpoint {
+        try decode(SafeTensorsFile(data: data, path: path), path: path)
+    }
+
+    static func decode(_ file: SafeTensorsFile, path: String) throws -> Checkpoint {
         var c = Checkpoint()
         c.path = path
         c.metadata = file.metadata

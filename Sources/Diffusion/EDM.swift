@@ -17,6 +17,16 @@ public struct EDMConfig: Codable, Sendable, Equatable {
 
     public init(sigmaData: Float = 0.5) { self.sigmaData = sigmaData }
 
+    /// Checks that every value is finite and in range.
+    public func validate() throws {
+        guard sigmaData > 0, sigmaData.isFinite, pMean.isFinite, pStd >= 0, pStd.isFinite else {
+            throw ConfigError("edm: need sigmaData > 0 and finite pMean, pStd >= 0")
+        }
+        guard sigmaMin > 0, sigmaMax > sigmaMin, sigmaMax.isFinite, rho > 0, rho.isFinite else {
+            throw ConfigError("edm: need 0 < sigmaMin < sigmaMax and rho > 0, all finite")
+        }
+    }
+
     @inlinable public func cSkip(_ s: Float) -> Float { sigmaData * sigmaData / (s * s + sigmaData * sigmaData) }
     @inlinable public func cOut(_ s: Float) -> Float { s * sigmaData / (s * s + sigmaData * sigmaData).squareRoot() }
     @inlinable public func cIn(_ s: Float) -> Float { 1 / (s * s + sigmaData * sigmaData).squareRoot() }

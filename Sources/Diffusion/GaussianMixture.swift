@@ -1,3 +1,4 @@
+import Foundation
 import CounterRNG
 #if canImport(Glibc)
 import Glibc
@@ -21,10 +22,21 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         try validate()
     }
 
+    /// A mixture from a JSON config (`dimension`, `means`, `weights`, `stds`), validated;
+    /// `source` names the file in errors.
+    public static func decode(json data: Data, source: String) throws -> GaussianMixture {
+        let m: GaussianMixture
+        do { m = try JSONDecoder().decode(GaussianMixture.self, from: data) } catch {
+            throw ConfigError("\(source): not a mixture config (dimension, means, weights, stds): \(error)")
+        }
+        do { try m.validate() } catch { throw ConfigError("\(source): \(error)") }
+        return m
+    }
+
     /// Checks shapes and values; normalises nothing silently.
     public func validate() throws {
         let k = means.count
-        guard dimension >= 1 else { throw ConfigError("mixture: dimension must be positive, got \(dimension)") }
+        guard dimension >= 1, dimension <= 1 << 24 else { throw ConfigError("mixture: dimension must be in 1...2^24, got \(dimension)") }
         guard k >= 1 else { throw ConfigError("mixture: needs at least one mode") }
         guard weights.count == k, stds.count == k else {
             throw ConfigError("mixture: \(k) means but \(weights.count) weights and \(stds.count) stds")

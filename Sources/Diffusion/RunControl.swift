@@ -81,15 +81,28 @@ public struct FaultInjection: Sendable {
     public let rank: Int
     public let step: Int
 
-    public static let fromEnvironment: FaultInjection? = {
-        guard let v = ProcessInfo.processInfo.environment["EMD_FAULT_NAN"] else { return nil }
+    static func parse(_ variable: String) -> FaultInjection? {
+        guard let v = ProcessInfo.processInfo.environment[variable] else { return nil }
         let parts = v.split(separator: ":").compactMap { Int($0) }
         guard parts.count == 2 else { return nil }
         return FaultInjection(rank: parts[0], step: parts[1])
-    }()
+    }
+
+    /// EMD_FAULT_NAN=RANK:STEP poisons that rank's gradient at that step.
+    public static let fromEnvironment: FaultInjection? = parse("EMD_FAULT_NAN")
+    /// EMD_FAULT_THROW=RANK:STEP makes that rank throw at that step, as a rank that meets bad
+    /// input alone would.
+    public static let throwFromEnvironment: FaultInjection? = parse("EMD_FAULT_THROW")
 
     /// Poison `grads[0]` when this is the configured rank and step.
     public static func apply(rank: Int, step: Int, grads: UnsafeMutablePointer<Float>) {
         if let f = fromEnvironment, f.rank == rank, f.step == step { grads[0] = .nan }
+    }
+
+    /// Throw when this is the rank and step of EMD_FAULT_THROW.
+    public static func check(rank: Int, step: Int) throws {
+        if let f = throwFromEnvironment, f.rank == rank, f.step == step {
+            throw ConfigError("injected fault (EMD_FAULT_THROW) on rank \(rank) at step \(step)")
+        }
     }
 }

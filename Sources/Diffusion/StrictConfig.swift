@@ -8,7 +8,8 @@ public enum StrictConfig {
         let base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults))
         let user: Any
         do { user = try JSONSerialization.jsonObject(with: data) } catch {
-            throw ConfigError("\(source): not valid JSON (\(error.localizedDescription))")
+            let why = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw ConfigError("\(source): not valid JSON (\(why))")
         }
         guard let userDict = user as? [String: Any], let baseDict = base as? [String: Any] else {
             throw ConfigError("\(source): the config must be a JSON object")

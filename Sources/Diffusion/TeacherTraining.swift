@@ -2,6 +2,7 @@ import Foundation
 import SwiftMPI
 import NN
 import CounterRNG
+import FileFormats
 
 /// Everything that defines a teacher training run; stored in its checkpoints.
 public struct TeacherConfig: Codable, Sendable, Equatable {
@@ -35,6 +36,12 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
         guard learningRate > 0, learningRate.isFinite else { throw ConfigError("learningRate must be positive") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
         guard checkpointEvery > 0, logEvery > 0 else { throw ConfigError("checkpointEvery and logEvery must be positive") }
+        var e = edm
+        if e.sigmaData <= 0 { e.sigmaData = 1 }  // "measure it from the data"
+        try e.validate()
+        var n = network  // its dimension is set from the data later
+        n.dimension = n.kind == "unet" ? n.imageSide * n.imageSide : max(n.dimension, 1)
+        _ = try n.build()
         if data == "mixture" { try mixture.validate() }
     }
 }
@@ -48,15 +55,36 @@ public struct TeacherModel {
     public let parameters: Parameters
     public let metadata: [String: String]
 
+    public init(network: ConditionalNetwork, networkConfig: NetworkConfig, edm: EDMConfig, parameters: Parameters,
+                metadata: [String: String]) {
+        self.network = network
+        self.networkConfig = networkConfig
+        self.edm = edm
+        self.parameters = parameters
+        self.metadata = metadata
+    }
+
     public static func load(_ path: String, useEMA: Bool = true) throws -> TeacherModel {
-        let ck = try Checkpoint.read(path)
+        try TeacherModel(checkpoint: Checkpoint.read(path), useEMA: useEMA)
+    }
+
+    /// The model in a checkpoint already read. The network its metadata describes is checked
+    /// against the tensors present before any parameter memory is allocated, so a hostile
+    /// config (a huge hidden width) is refused rather than allocated.
+    public init(checkpoint ck: Checkpoint, useEMA: Bool = true) throws {
+        let path = ck.path
         let nc = try ck.metaJSON("network", as: NetworkConfig.self)
         let edm = try ck.metaJSON("edm", as: EDMConfig.self)
-        let net = try nc.build()
+        do { try edm.validate() } catch { throw FileFormatError(path: path, "metadata 'edm': \(error)") }
+        let net: ConditionalNetwork
+        do { net = try nc.build() } catch { throw FileFormatError(path: path, "metadata 'network': \(error)") }
+        guard ck.matches(group: "params", layout: net.layout) else {
+            throw FileFormatError(path: path, "the tensors under 'params' do not match the network in its metadata (\(StrictConfig.json(nc)))")
+        }
         let p = Parameters(layout: net.layout)
         let group = useEMA && ck.has(group: "ema", layout: net.layout) ? "ema" : "params"
         try ck.load(group: group, layout: net.layout, into: p.values)
-        return TeacherModel(network: net, networkConfig: nc, edm: edm, parameters: p, metadata: ck.metadata)
+        self.init(network: net, networkConfig: nc, edm: edm, parameters: p, metadata: ck.metadata)
     }
 
     public func denoiser(maxBatch: Int) -> NetworkDenoiser {
@@ -137,6 +165,7 @@ public final class TeacherTrainer {
     public func trainStep() throws -> (loss: Double, gradNorm: Float, stop: Bool) {
         let local = localLossAndGradient()
         FaultInjection.apply(rank: comm.rank, step: step, grads: parameters.grads)
+        try FaultInjection.check(rank: comm.rank, step: step)
         try comm.allreduce(parameters.grads, count: parameters.count, op: .sum)
         let finite = allFinite(parameters.grads, count: parameters.count)
         try agreed.reach(comm, localLoss: finite ? local : .nan)

@@ -48,6 +48,14 @@ public enum MPI {
     /// Wall-clock time in seconds (`MPI_Wtime`).
     public static func wallTime() -> Double { MPI_Wtime() }
 
+    /// The name of the node this process runs on (`MPI_Get_processor_name`).
+    public static var processorName: String {
+        var buffer = [CChar](repeating: 0, count: Int(cmpi_max_processor_name()) + 1)
+        var length: Int32 = 0
+        MPI_Get_processor_name(&buffer, &length)
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The MPI library's version string.
     public static var libraryVersion: String {
         var buffer = [CChar](repeating: 0, count: 8192)

@@ -62,23 +62,26 @@ func parseMixture(_ spec: String?) throws -> GaussianMixture? {
     guard let spec else { return nil }
     if spec == "ring" || spec == "default" { return .ring() }
     if spec.hasPrefix("random:") {
-        guard let d = Int(spec.dropFirst(7)), d > 0 else { throw ValidationError("--mixture random:D needs a positive D") }
+        guard let d = Int(spec.dropFirst(7)), d > 0, d <= 1 << 20 else { throw ValidationError("--mixture random:D needs D in 1...1048576") }
         return .randomDirections(dimension: d)
     }
     guard let data = FileManager.default.contents(atPath: spec) else { throw ValidationError("cannot read mixture file \(spec)") }
-    do {
-        let m = try JSONDecoder().decode(GaussianMixture.self, from: data)
-        try m.validate()
-        return m
-    } catch let e as ConfigError { throw ValidationError("\(spec): \(e)") } catch {
-        throw ValidationError("\(spec): not a mixture config (dimension, means, weights, stds): \(error)")
-    }
+    do { return try GaussianMixture.decode(json: data, source: spec) } catch { throw ValidationError("\(error)") }
 }
 
 /// Gather every rank's parameter checksums; rank 0 logs them and writes `out/ranks.json`
-/// (`identical` is true when every rank holds bit-identical parameters).
+/// (`identical` is true when every rank holds bit-identical parameters; `hosts` names the node
+/// of each rank).
 func reportChecksums(_ comm: Communicator, _ sets: [(String, UInt64)], out: String, log: TrainingProgress) throws {
     var report: [String: Any] = ["ranks": comm.size]
+    // Node names, fixed-width so one allgather moves them.
+    let width = 256
+    var name = Array(MPI.processorName.utf8.prefix(width))
+    name += [UInt8](repeating: 0, count: width - name.count)
+    let names = try comm.allgather(name)
+    report["hosts"] = (0..<comm.size).map { r in
+        String(decoding: names[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self)
+    }
     var allSame = true
     for (name, sum) in sets {
         let all = try comm.allgather([Int64(bitPattern: sum)])

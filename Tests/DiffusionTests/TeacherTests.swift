@@ -133,6 +133,32 @@ final class BadInputTests: XCTestCase {
         XCTAssertThrowsError(try t.restore(try Checkpoint.read(path)))
     }
 
+    /// A checkpoint whose metadata describes a huge network is refused before the parameters
+    /// are allocated (65536 x 65536 x 1024 floats would not fit in any memory here), and sizes
+    /// that would overflow a layout are refused outright.
+    func testHostileNetworkMetadataIsRefusedBeforeAllocation() throws {
+        let dir = scratch("hostile")
+        let path = try writeTeacher(dir)
+        var c = try Checkpoint.read(path)
+        var nc = try c.metaJSON("network", as: NetworkConfig.self)
+        nc.hidden = 65536; nc.depth = 1024
+        c.metadata["network"] = StrictConfig.json(nc)
+        XCTAssertThrowsError(try TeacherModel(checkpoint: c)) { e in
+            XCTAssertTrue("\(e)".contains(path) && "\(e)".contains("do not match"), "\(e)")
+        }
+        nc.hidden = 1 << 40
+        c.metadata["network"] = StrictConfig.json(nc)
+        XCTAssertThrowsError(try TeacherModel(checkpoint: c)) { e in
+            XCTAssertTrue("\(e)".contains(path) && "\(e)".contains("out of range"), "\(e)")
+        }
+        var edm = try c.metaJSON("edm", as: EDMConfig.self)
+        c.metadata["network"] = StrictConfig.json(try Checkpoint.read(path).metaJSON("network", as: NetworkConfig.self))
+        XCTAssertNoThrow(try TeacherModel(checkpoint: c))
+        edm.sigmaData = -1
+        c.metadata["edm"] = StrictConfig.json(edm)
+        XCTAssertThrowsError(try TeacherModel(checkpoint: c)) { e in XCTAssertTrue("\(e)".contains("sigmaData"), "\(e)") }
+    }
+
     func testUnknownConfigKeyAndBadValues() throws {
         XCTAssertThrowsError(try StrictConfig.overlay(TeacherConfig(), json: Data(#"{"stpes": 10}"#.utf8), source: "cfg.json")) { e in
             XCTAssertTrue("\(e)".contains("cfg.json") && "\(e)".contains("stpes"), "\(e)")

@@ -23,6 +23,35 @@ final class FaultTests: XCTestCase {
         XCTAssertFalse(names.contains("teacher.safetensors"), "\(names)")
     }
 
+    static let distill = ["distill", "--teacher", "mixture", "--init-steps", "50", "--batch", "32", "--langevin-steps", "2",
+                          "--student-steps", "1", "--log-every", "10", "--eval-samples", "0", "--steps", "400"]
+
+    /// The same in distillation: a NaN in one rank's generator gradient stops both ranks at the
+    /// same step with a message, and no generator is written from the bad state.
+    func testDistillationNaNOnOneRankStopsAllRanks() throws {
+        let out = try MPIRun.tempDir("dnan")
+        let r = try MPIRun.run(ranks: 2, "emd", Self.distill + ["--out", out.path], timeout: 120,
+                               environment: ["EMD_FAULT_NAN": "1:20"])
+        XCTAssertFalse(r.timedOut, "the job hung:\n\(r.output)")
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: "non-finite loss or gradient at step 20").count - 1, 2,
+                       "both ranks report the same step:\n\(r.output)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("generator.safetensors").path))
+    }
+
+    /// A rank that throws on its own (as one that meets bad input would) while the other waits in
+    /// the step's all-reduce: the job is aborted through MPI within seconds, with the error shown.
+    func testOneRankThrowingAbortsTheJob() throws {
+        let out = try MPIRun.tempDir("throw")
+        let t0 = Date()
+        let r = try MPIRun.run(ranks: 2, "emd", Self.distill + ["--out", out.path], timeout: 120,
+                               environment: ["EMD_FAULT_THROW": "1:20"])
+        XCTAssertFalse(r.timedOut, "the job hung:\n\(r.output)")
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("[rank 1] error: injected fault (EMD_FAULT_THROW) on rank 1 at step 20"), r.output)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 60)
+    }
+
     /// kill -9 of one rank: mpirun ends the whole job within seconds; a restart resumes from
     /// the last checkpoint.
     func testKillNineOfOneRankEndsJobAndResumes() throws {
@@ -31,7 +60,7 @@ final class FaultTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["mpirun", "-np", "2", "--oversubscribe", try MPIRun.executable("emd")] + base
             + ["--steps", "100000", "--checkpoint-every", "200", "--out", out.path]
-        var env = ProcessInfo.processInfo.environment
+        var env = MPIRun.cleanEnvironment()
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         p.environment = env
         let pipe = Pipe()

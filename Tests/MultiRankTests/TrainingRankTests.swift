@@ -70,36 +70,103 @@ final class TrainingRankTests: XCTestCase {
         assertClose(finals[0], finals[2], relative: 1e-4, "generator, 1 vs 3 ranks")
     }
 
+    static let preemptTeacher = ["train-teacher", "--data", "mixture", "--hidden", "64", "--batch", "64", "--log-every", "50",
+                                 "--checkpoint-every", "100000", "--steps", "4000"]
+
+    /// The three gradient all-reduce modes on 2 ranks: "overlap" (non-blocking, interleaved with
+    /// the next update's draws and samples) is bit-identical to "separate"; "fused" (generator
+    /// and first student update in one buffer, the student one generator update behind) gives
+    /// different but close parameters; every rank ends identical in each mode.
+    func testAllreduceModesOnTwoRanks() throws {
+        let teacher = try MPIRun.tempDir("ar-teacher")
+        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
+        XCTAssertEqual(rt.status, 0, rt.output)
+        var finals: [String: [Float]] = [:]
+        for mode in ["separate", "overlap", "fused"] {
+            let out = try MPIRun.tempDir("ar-\(mode)")
+            let r = try emd(ranks: 2, Self.distillArgs(teacher, steps: 40) + ["--allreduce", mode, "--out", out.path])
+            XCTAssertEqual(r.status, 0, r.output)
+            try ranksIdentical(out)
+            let path = out.appendingPathComponent("generator.safetensors").path
+            finals[mode] = try tensors(path, group: "generator") + tensors(path, group: "student")
+        }
+        XCTAssertEqual(finals["separate"], finals["overlap"], "overlap must not change the arithmetic")
+        XCTAssertNotEqual(finals["separate"], finals["fused"], "fused changes the schedule; identical results mean it did not run")
+        assertClose(finals["separate"]!, finals["fused"]!, relative: 0.02, "fused vs separate after 40 steps")
+    }
+
     /// SIGUSR1 to mpirun (which forwards it to every rank; Slurm's --signal sends it) preempts
     /// a 2-rank run: all ranks agree, checkpoint and exit with the requeue code 75; the resumed
     /// run, on 1 rank, ends where an uninterrupted run ends.
     func testPreemptionUnderMpirunCheckpointsAndResumes() throws {
-        try preemptAndResume(ranks: 2, signal: SIGUSR1)
+        try preemptAndResume(Self.preemptTeacher, ranks: 2, signal: SIGUSR1, resumeRanks: 1, file: "teacher.safetensors", group: "params")
     }
 
     /// SIGTERM straight to a single-rank process (what srun and schedulers send to tasks).
     func testSigtermPreemptsSingleRank() throws {
-        try preemptAndResume(ranks: 1, signal: SIGTERM)
+        try preemptAndResume(Self.preemptTeacher, ranks: 1, signal: SIGTERM, resumeRanks: 2, file: "teacher.safetensors", group: "params")
     }
 
-    func preemptAndResume(ranks: Int, signal: Int32) throws {
-        let base = ["train-teacher", "--data", "mixture", "--hidden", "64", "--batch", "64", "--log-every", "50",
-                    "--checkpoint-every", "100000"]
-        let steps = ["--steps", "4000"]
+    static func distillArgs(_ teacher: URL, steps: Int) -> [String] {
+        ["distill", "--teacher", "mixture", "--init", teacher.appendingPathComponent("teacher.safetensors").path,
+         "--steps", "\(steps)", "--batch", "48", "--langevin-steps", "4", "--student-steps", "2",
+         "--log-every", "50", "--checkpoint-every", "100000", "--eval-samples", "0"]
+    }
+
+    /// A distillation under mpirun on 2 ranks gets SIGTERM on every rank mid-way (what Slurm
+    /// sends to the tasks of a preempted job step): it checkpoints generator, student and both
+    /// optimisers and exits 75; resumed on 2 ranks it ends bit-identical to an uninterrupted run.
+    func testDistillationSigtermUnderMpirunResumesExactly() throws {
+        let teacher = try MPIRun.tempDir("pd-teacher")
+        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
+        XCTAssertEqual(rt.status, 0, rt.output)
+        try preemptAndResume(Self.distillArgs(teacher, steps: 1500), ranks: 2, signal: SIGTERM, signalRanks: true,
+                             resumeRanks: 2, uninterruptedRanks: 2, exact: true, file: "generator.safetensors", group: "generator")
+    }
+
+    /// A distillation checkpoint written by 2 ranks resumes on 3 and on 1: the global batch, the
+    /// chains and every draw are keyed by global index, so only the summation order differs
+    /// from an uninterrupted 1-rank run.
+    func testDistillationCheckpointResumesOnOtherRankCounts() throws {
+        let teacher = try MPIRun.tempDir("rc-teacher")
+        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
+        XCTAssertEqual(rt.status, 0, rt.output)
+        let full = try MPIRun.tempDir("rc-full")
+        let rf = try emd(ranks: 1, Self.distillArgs(teacher, steps: 120) + ["--out", full.path])
+        XCTAssertEqual(rf.status, 0, rf.output)
+        let reference = try tensors(full.appendingPathComponent("generator.safetensors").path, group: "generator")
+        for resumeRanks in [3, 1] {
+            let out = try MPIRun.tempDir("rc-\(resumeRanks)")
+            let first = try emd(ranks: 2, Self.distillArgs(teacher, steps: 60) + ["--out", out.path])
+            XCTAssertEqual(first.status, 0, first.output)
+            let second = try emd(ranks: resumeRanks, Self.distillArgs(teacher, steps: 120) + ["--out", out.path, "--resume"])
+            XCTAssertEqual(second.status, 0, second.output)
+            XCTAssertTrue(second.output.contains("resumed from") && second.output.contains("at step 60"), second.output)
+            let b = try tensors(out.appendingPathComponent("generator.safetensors").path, group: "generator")
+            assertClose(reference, b, relative: 1e-4, "2 ranks then \(resumeRanks) vs 1 rank throughout")
+        }
+    }
+
+    /// Run `base` uninterrupted on `uninterruptedRanks`; run it again on `ranks` ranks, signal it
+    /// once training is under way (mpirun itself, or with `signalRanks` every rank process), expect
+    /// exit 75 and a checkpoint, resume on `resumeRanks` ranks and compare the final `group`
+    /// tensors: bit for bit with `exact`, else up to summation-order differences.
+    func preemptAndResume(_ base: [String], ranks: Int, signal: Int32, signalRanks: Bool = false, resumeRanks: Int,
+                          uninterruptedRanks: Int = 1, exact: Bool = false, file: String, group: String) throws {
         let full = try MPIRun.tempDir("full")
-        let rf = try emd(ranks: 1, base + steps + ["--out", full.path])
+        let rf = try emd(ranks: uninterruptedRanks, base + ["--out", full.path])
         XCTAssertEqual(rf.status, 0, rf.output)
         let cut = try MPIRun.tempDir("cut")
         // Start, then signal once training is under way.
         let p = Process()
         if ranks == 1 {
             p.executableURL = URL(fileURLWithPath: try MPIRun.executable("emd"))
-            p.arguments = base + steps + ["--out", cut.path]
+            p.arguments = base + ["--out", cut.path]
         } else {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["mpirun", "-np", "\(ranks)", "--oversubscribe", try MPIRun.executable("emd")] + base + steps + ["--out", cut.path]
+            p.arguments = ["mpirun", "-np", "\(ranks)", "--oversubscribe", try MPIRun.executable("emd")] + base + ["--out", cut.path]
         }
-        var env = ProcessInfo.processInfo.environment
+        var env = MPIRun.cleanEnvironment()
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
         p.environment = env
         let pipe = Pipe()
@@ -112,20 +179,30 @@ final class TrainingRankTests: XCTestCase {
         while Date() < deadline, (try? Data(contentsOf: URL(fileURLWithPath: metrics)))?.isEmpty ?? true {
             Thread.sleep(forTimeInterval: 0.05)
         }
-        kill(p.processIdentifier, signal)
+        if signalRanks {
+            // The rank processes are mpirun's children.
+            let ps = try MPIRun.runProcess("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"], timeout: 10, environment: [:])
+            let pids = ps.output.split(separator: "\n").compactMap { Int32($0) }
+            XCTAssertEqual(pids.count, ranks, "rank processes: \(ps.output)")
+            for pid in pids { kill(pid, signal) }
+        } else {
+            kill(p.processIdentifier, signal)
+        }
         p.waitUntilExit()
         let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(p.terminationStatus, 75, "preempted run should exit 75:\n\(output)")
         let dir = CheckpointDirectory(path: cut.path)
         guard let saved = dir.steps().last else { return XCTFail("no checkpoint after preemption:\n\(output)") }
         XCTAssertGreaterThan(saved, 0)
-        XCTAssertLessThan(saved, 4000, "the run finished before the signal; nothing was tested")
-        // Resume on the other rank count.
-        let rr = try emd(ranks: 3 - ranks, base + steps + ["--out", cut.path, "--resume"])
+        let total = Int(base[base.firstIndex(of: "--steps")! + 1])!
+        XCTAssertLessThan(saved, total, "the run finished before the signal; nothing was tested")
+        // Resume on another rank count.
+        let rr = try emd(ranks: resumeRanks, base + ["--out", cut.path, "--resume"])
         XCTAssertEqual(rr.status, 0, rr.output)
         XCTAssertTrue(rr.output.contains("resumed from"), rr.output)
-        let a = try tensors(full.appendingPathComponent("teacher.safetensors").path, group: "params")
-        let b = try tensors(cut.appendingPathComponent("teacher.safetensors").path, group: "params")
+        let a = try tensors(full.appendingPathComponent(file).path, group: group)
+        let b = try tensors(cut.appendingPathComponent(file).path, group: group)
+        if exact { XCTAssertEqual(a, b, "preempted + resumed vs uninterrupted, same rank count: not bit-identical") }
         assertClose(a, b, relative: 1e-3, "preempted + resumed vs uninterrupted")
     }
 }

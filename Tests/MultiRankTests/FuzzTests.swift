@@ -1,0 +1,42 @@
+import Foundation
+import XCTest
+
+/// A short run of the seeded mutation fuzzer over every input parser (the long campaigns are
+/// in docs/reliability.md): no crash, no hang, every rejection names the input and the problem.
+final class FuzzTests: XCTestCase {
+    func testShortFuzzingRunOfEveryParser() throws {
+        let out = try MPIRun.tempDir("fuzz").appendingPathComponent("summary.json")
+        let r = try MPIRun.runSingle("emd-fuzz", ["all", "--iterations", "4000", "--seed", "7", "--out", out.path], timeout: 300)
+        XCTAssertFalse(r.timedOut, r.output)
+        XCTAssertEqual(r.status, 0, r.output)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [[String: Any]] ?? []
+        XCTAssertEqual(summary.compactMap { $0["target"] as? String }.sorted(), ["checkpoint", "config", "idx", "safetensors"])
+        for t in summary {
+            XCTAssertEqual(t["bad"] as? Int, 0, "\(t)")
+            XCTAssertEqual((t["accepted"] as? Int ?? 0) + (t["rejected"] as? Int ?? 0), 4000, "\(t)")
+            // The mutants must exercise more than one check: both outcomes, many kinds of rejection.
+            XCTAssertGreaterThan(t["accepted"] as? Int ?? 0, 0, "\(t)")
+            XCTAssertGreaterThan(t["rejection_kinds"] as? Int ?? 0, 10, "\(t)")
+        }
+    }
+
+    /// The harness's limits bite: a memory limit below what any process needs fails the run.
+    func testFuzzerFailsWhenALimitIsExceeded() throws {
+        let r = try MPIRun.runSingle("emd-fuzz", ["idx", "--iterations", "10", "--max-rss-mb", "1"], timeout: 60)
+        XCTAssertEqual(r.status, 1, r.output)
+        XCTAssertTrue(r.output.contains("FAIL idx"), r.output)
+    }
+
+    /// --replay regenerates one input of a campaign exactly.
+    func testReplayRegeneratesTheSameInput() throws {
+        let dir = try MPIRun.tempDir("replay")
+        let a = dir.appendingPathComponent("a"), b = dir.appendingPathComponent("b")
+        for f in [a, b] {
+            let r = try MPIRun.runSingle("emd-fuzz", ["safetensors", "--seed", "3", "--replay", "123", "--out", f.path], timeout: 60)
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        let da = try Data(contentsOf: a)
+        XCTAssertFalse(da.isEmpty)
+        XCTAssertEqual(da, try Data(contentsOf: b))
+    }
+}
