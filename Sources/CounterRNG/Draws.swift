@@ -47,8 +47,9 @@ public struct DrawKey: Hashable, Sendable {
         self.index = UInt64(truncatingIfNeeded: index)
     }
 
+    /// Block j of this stream (four 32-bit words).
     @inlinable
-    func block(_ j: Int) -> SIMD4<UInt32> {
+    public func block(_ j: Int) -> SIMD4<UInt32> {
         let key = SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
         // counter: (block j, sample index, step, purpose); the high halves of index and step
         // are folded into the block word's upper bits so long runs stay distinct.
@@ -56,6 +57,16 @@ public struct DrawKey: Hashable, Sendable {
         let counter = SIMD4(UInt32(truncatingIfNeeded: j) ^ hi, UInt32(truncatingIfNeeded: index),
                             UInt32(truncatingIfNeeded: step), purpose.raw)
         return Philox.block(counter, key: key)
+    }
+
+    /// Blocks j ..< j+4 at once, as the four output words across the four blocks.
+    @inlinable
+    public func blocks4(_ j: Int) -> (SIMD4<UInt32>, SIMD4<UInt32>, SIMD4<UInt32>, SIMD4<UInt32>) {
+        let hi = UInt32(truncatingIfNeeded: (index >> 32) ^ (step >> 32)) << 24
+        let j0 = UInt32(truncatingIfNeeded: j)
+        let c0 = SIMD4(j0, j0 &+ 1, j0 &+ 2, j0 &+ 3) ^ hi
+        return Philox.blocks4(c0, UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: step), purpose.raw,
+                              key: SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
     }
 }
 
@@ -78,23 +89,42 @@ public enum Draws {
         }
     }
 
-    /// Fill `count` standard normals for `key` (Box-Muller on Philox uniforms).
+    /// Fill `count` standard normals for `key` (Box-Muller on Philox uniforms). Block j of the
+    /// stream gives out[4j ..< 4j+4] = (r0 cos t0, r0 sin t0, r1 cos t1, r1 sin t1) with
+    /// r = sqrt(-2 ln u) from words 0 and 2 and t = 2 pi u from words 1 and 3. Four blocks are
+    /// generated and transformed at a time in SIMD lanes; the lane arithmetic is elementwise,
+    /// so a value does not depend on how many were asked for.
     @inlinable
     public static func normal(_ key: DrawKey, into out: UnsafeMutablePointer<Float>, count: Int) {
         var i = 0, j = 0
         while i < count {
-            let b = key.block(j)
-            let r0 = sqrtf(-2 * logf(unitFloat(b[0]))), t0 = 2 * Float.pi * unitFloat(b[1])
-            let r1 = sqrtf(-2 * logf(unitFloat(b[2]))), t1 = 2 * Float.pi * unitFloat(b[3])
-            let v = (r0 * cosf(t0), r0 * sinf(t0), r1 * cosf(t1), r1 * sinf(t1))
-            if i < count { out[i] = v.0 }
-            if i + 1 < count { out[i + 1] = v.1 }
-            if i + 2 < count { out[i + 2] = v.2 }
-            if i + 3 < count { out[i + 3] = v.3 }
-            i += 4; j += 1
+            let w = key.blocks4(j)
+            let (r, c, s) = boxMuller(radius: SIMD8(lowHalf: w.0, highHalf: w.2), angle: SIMD8(lowHalf: w.1, highHalf: w.3))
+            if i + 16 <= count {
+                for b in 0..<4 {
+                    out[i + 4 * b] = r[b] * c[b]; out[i + 4 * b + 1] = r[b] * s[b]
+                    out[i + 4 * b + 2] = r[4 + b] * c[4 + b]; out[i + 4 * b + 3] = r[4 + b] * s[4 + b]
+                }
+            } else {
+                for l in 0..<(count - i) {
+                    let b = l / 4, lane = l % 4 < 2 ? b : 4 + b
+                    out[i + l] = r[lane] * (l % 2 == 0 ? c[lane] : s[lane])
+                }
+            }
+            i += 16; j += 4
         }
     }
 
+    /// sqrt(-2 ln u1) and the cosine and sine of 2 pi u2, for the top 24 bits of each word.
+    @inlinable
+    static func boxMuller(radius: SIMD8<UInt32>, angle: SIMD8<UInt32>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let scale: Float = 1.0 / 16_777_216.0
+        let u1 = (VectorMath.exactFloat(radius &>> 8) + 0.5) * scale
+        let u2 = (VectorMath.exactFloat(angle &>> 8) + 0.5) * scale
+        let r = (-2 * VectorMath.log(u1)).squareRoot()
+        let (s, c) = VectorMath.sinCos2Pi(u2)
+        return (r, c, s)
+    }
     /// One standard normal for `key`.
     @inlinable
     public static func normal(_ key: DrawKey) -> Float {

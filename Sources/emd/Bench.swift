@@ -3,6 +3,7 @@ import Foundation
 import SwiftMPI
 import BLAS
 import NN
+import CounterRNG
 
 /// `emd bench`: raw sgemm speed, the MLP's forward+backward throughput relative to it, and
 /// (on more than one rank) all-reduce latency and bandwidth.
@@ -49,6 +50,10 @@ struct Bench: ParsableCommand {
         log.info(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024) timed alongside (%.2f GFLOP/s); same GEMMs alone %.2f GFLOP/s",
                         batch, mlp["gflops"] as! Double, 1000 * (mlp["seconds_per_step"] as! Double), util, peak,
                         mlp["gemm_only_gflops"] as! Double))
+        let rng = measureNormals()
+        result["normals"] = rng
+        log.info(String(format: "normal draws (Philox + Box-Muller): %.1f M/s; scalar libm reference %.1f M/s (%.2fx)",
+                        rng["simd_per_second"]! / 1e6, rng["scalar_per_second"]! / 1e6, rng["simd_per_second"]! / rng["scalar_per_second"]!))
         if comm.size > 1 {
             var rows: [[String: Any]] = []
             for mb in [1, 4, 16] {
@@ -67,6 +72,33 @@ struct Bench: ParsableCommand {
     }
 
     func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+
+    /// Normals per second from `Draws.normal` (four Philox blocks and the transform in SIMD
+    /// lanes), and from the same Box-Muller formula one block at a time with libm's scalar
+    /// logf/sinf/cosf (the implementation before the SIMD one), timed alternately.
+    func measureNormals() -> [String: Double] {
+        let n = 784 * 256
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { out.deallocate() }
+        var simd: [Double] = [], scalar: [Double] = []
+        for r in 0..<repeats {
+            var t0 = MPI.wallTime()
+            for i in 0..<256 { Draws.normal(DrawKey(seed: 1, step: r, purpose: .test, index: i), into: out + i * 784, count: 784) }
+            simd.append(MPI.wallTime() - t0)
+            t0 = MPI.wallTime()
+            for i in 0..<256 {
+                let key = DrawKey(seed: 1, step: r, purpose: .test, index: i), o = out + i * 784
+                for j in 0..<196 {
+                    let b = key.block(j)
+                    let r0 = sqrtf(-2 * logf(Draws.unitFloat(b[0]))), t0 = 2 * Float.pi * Draws.unitFloat(b[1])
+                    let r1 = sqrtf(-2 * logf(Draws.unitFloat(b[2]))), t1 = 2 * Float.pi * Draws.unitFloat(b[3])
+                    o[4 * j] = r0 * cosf(t0); o[4 * j + 1] = r0 * sinf(t0); o[4 * j + 2] = r1 * cosf(t1); o[4 * j + 3] = r1 * sinf(t1)
+                }
+            }
+            scalar.append(MPI.wallTime() - t0)
+        }
+        return ["simd_per_second": Double(n) / median(simd), "scalar_per_second": Double(n) / median(scalar)]
+    }
 
     func time(_ body: () -> Void) -> Double {
         body() // warm-up
