@@ -320,7 +320,10 @@ public final class Distiller {
         try agreed.reach(comm, localLoss: finite ? localLoss : .nan)
         if agreed.nonFiniteRanks > 0 { throw RunStop.nonFinite(step: step, ranks: agreed.nonFiniteRanks) }
         timed(\.optimizer) {
-            clipGradientNorm(studentParameters.grads, count: studentParameters.count, maxNorm: config.gradClip)
+            // The student's norm is not reported: compute it only to clip.
+            if config.gradClip > 0 {
+                clipGradientNorm(studentParameters.grads, count: studentParameters.count, maxNorm: config.gradClip)
+            }
             studentAdam.update(studentParameters)
         }
         return agreed.lossSum

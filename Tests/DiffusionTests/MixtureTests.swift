@@ -5,6 +5,22 @@ import Diffusion
 import Evaluation
 
 final class MixtureTests: XCTestCase {
+    /// allFinite finds a NaN or an infinity wherever it sits (vector part or tail).
+    func testAllFiniteFindsEveryPosition() {
+        let n = 37
+        var x = [Float](repeating: 1.5, count: n)
+        XCTAssertTrue(allFinite(x, count: n))
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            for i in [0, 7, 15, 16, 31, 32, 36] {
+                x[i] = bad
+                XCTAssertFalse(allFinite(x, count: n), "\(bad) at \(i)")
+                x[i] = 1.5
+            }
+        }
+        x[3] = .greatestFiniteMagnitude
+        XCTAssertTrue(allFinite(x, count: n))
+    }
+
     /// The closed-form denoiser against a Monte-Carlo estimate of E[x0 | x]: draw x0 from the
     /// mixture and weight each by N(x; x0, sigma^2 I).
     func testClosedFormDenoiserMatchesMonteCarlo() {

@@ -75,6 +75,18 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(small, [0.3, 0.4])
     }
 
+    /// The vectorised norm against a double-precision sum, on lengths that exercise the
+    /// 32-wide loop, the chunk boundary and the scalar tail.
+    func testGradientNormMatchesDoubleSum() {
+        var state: UInt32 = 12345
+        for n in [1, 7, 31, 32, 33, 1023, 1024, 1025, 100_003] {
+            var g = [Float](repeating: 0, count: n)
+            for i in 0..<n { state = state &* 1_664_525 &+ 1_013_904_223; g[i] = Float(Int32(bitPattern: state)) / 2e9 }
+            let reference = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            XCTAssertEqual(Double(gradientNorm(g, count: n)), reference, accuracy: 1e-6 * max(reference, 1e-30), "n = \(n)")
+        }
+    }
+
     func testEMA() {
         let p = makeParams([1.0, 0.0], grads: [0, 0])
         let ema = EMA(p, decay: 0.9)
