@@ -46,13 +46,13 @@ let package = Package(
         // Seeded mutation fuzzing of the input parsers (docs/reliability.md).
         .executableTarget(
             name: "emd-fuzz",
-            dependencies: ["Distillation", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Distillation", "CounterRNG", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fast),
         // Small program that the multi-rank tests launch under mpirun.
         .executableTarget(name: "mpi-selftest", dependencies: ["SwiftMPI", "NN", "CounterRNG"], swiftSettings: fast),
 
         .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
-        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats"]),
+        .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "CounterRNG"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Distillation", "Evaluation", "NN", "SwiftMPI"]),
         .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "FileFormats"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Diffusion", "NN"]),

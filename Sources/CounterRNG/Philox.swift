@@ -41,3 +41,17 @@ public enum Philox {
         return (x0, x1, x2, x3)
     }
 }
+
+/// SplitMix64 (Steele, Lea and Flood 2014): a tiny sequential generator for tests and tools
+/// that need a reproducible stream from one 64-bit seed (training draws use `Draws`).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

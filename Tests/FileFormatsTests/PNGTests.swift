@@ -1,6 +1,7 @@
 import FileFormats
 import Foundation
 import XCTest
+import CounterRNG
 
 final class PNGTests: FileFormatsTestCase {
     func randomPixels(_ count: Int, seed: UInt64) -> [UInt8] {

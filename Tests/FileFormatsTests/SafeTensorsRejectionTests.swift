@@ -1,6 +1,7 @@
 import FileFormats
 import Foundation
 import XCTest
+import CounterRNG
 
 final class SafeTensorsRejectionTests: XCTestCase {
     /// A file with an arbitrary header text and buffer; the length prefix can be overridden.
