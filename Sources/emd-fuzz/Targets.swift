@@ -1,4 +1,5 @@
 import Foundation
+import CounterRNG
 import FileFormats
 import NN
 import Diffusion
