@@ -132,6 +132,7 @@ public final class Communicator {
     /// The caller keeps `pointer` valid until the request completes; nothing is allocated.
     public func iallreduce<T: MPIDatatype>(_ pointer: UnsafeMutablePointer<T>, count: Int, op: ReductionOp,
                                            reusing request: Request) throws {
+        precondition(request.isComplete, "reusing a request that has not completed")
         var handle: MPI_Request? = cmpi_request_null()
         try MPI.check(MPI_Iallreduce(cmpi_in_place(), pointer, Int32(clamping: count), T.mpiDatatype, op.handle,
                                      self.handle, &handle))
