@@ -16,6 +16,9 @@ public struct StepTimes: Sendable {
     public var generatorVJP = 0.0
     public var generatorBackward = 0.0
     public var allreduce = 0.0
+    /// Waiting at a barrier for the slowest rank before each blocking all-reduce; only measured
+    /// when `Distiller.separateImbalance` is set (otherwise that wait is part of `allreduce`).
+    public var imbalance = 0.0
     public var optimizer = 0.0
     public var other = 0.0
     public var steps = 0
@@ -24,13 +27,13 @@ public struct StepTimes: Sendable {
 
     public var total: Double {
         teacherForward + studentForward + studentTraining + generatorForward + generatorVJP + generatorBackward
-            + allreduce + optimizer + other
+            + allreduce + imbalance + optimizer + other
     }
 
     public var dictionary: [String: Double] {
         ["teacher_forward": teacherForward, "student_forward": studentForward, "student_training": studentTraining,
          "generator_forward": generatorForward, "generator_vjp": generatorVJP, "generator_backward": generatorBackward,
-         "allreduce": allreduce, "optimizer": optimizer, "other": other]
+         "allreduce": allreduce, "imbalance": imbalance, "optimizer": optimizer, "other": other]
     }
 }
 
@@ -51,6 +54,10 @@ public final class Distiller {
     public let generatorEMA: EMA
     public private(set) var step = 0
     public var times = StepTimes()
+    /// Diagnostics: put a timed barrier before each blocking all-reduce, so that `times.imbalance`
+    /// holds the wait for the slowest rank and `times.allreduce` the reduction itself. Costs one
+    /// barrier per reduction; leaves the arithmetic unchanged. For benchmarks, off in training.
+    public var separateImbalance = false
 
     let generator: NetworkDenoiser
     let student: NetworkDenoiser
@@ -334,7 +341,7 @@ public final class Distiller {
         studentDraws(j, n: n)
         studentSamples(n: n)
         let local = studentGradient(n: n)
-        try timed(\.allreduce) { try comm.allreduce(studentParameters.grads, count: studentParameters.count, op: .sum) }
+        try reduce(studentParameters.grads, count: studentParameters.count)
         return try studentUpdate(localLoss: local)
     }
 
@@ -362,6 +369,13 @@ public final class Distiller {
         return (result.loss, result.guarded, result.stop, norm)
     }
 
+    /// Blocking sum all-reduce of a gradient buffer, timed (after a timed barrier when
+    /// `separateImbalance` is set).
+    func reduce(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
+        if separateImbalance { try timed(\.imbalance) { try comm.barrier() } }
+        try timed(\.allreduce) { try comm.allreduce(buffer, count: count, op: .sum) }
+    }
+
     /// Wait for the pending all-reduce (timed as all-reduce).
     func waitPending() throws { try timed(\.allreduce) { try pending.wait() } }
 
@@ -386,9 +400,7 @@ public final class Distiller {
             studentDraws(0, n: n)
             studentSamples(n: n)
             let sLocal = studentGradient(n: n)
-            try timed(\.allreduce) {
-                try comm.allreduce(generatorParameters.grads, count: generatorParameters.count + studentParameters.count, op: .sum)
-            }
+            try reduce(generatorParameters.grads, count: generatorParameters.count + studentParameters.count)
             gen = try generatorUpdate(localLoss: local, guarded: guarded)
             studentLoss = try studentUpdate(localLoss: sLocal)
             for j in 1..<ns { studentLoss = try studentStep(j, n: n) }
@@ -415,7 +427,7 @@ public final class Distiller {
                 }
             }
         default:
-            try timed(\.allreduce) { try comm.allreduce(generatorParameters.grads, count: generatorParameters.count, op: .sum) }
+            try reduce(generatorParameters.grads, count: generatorParameters.count)
             gen = try generatorUpdate(localLoss: local, guarded: guarded)
             for j in 0..<ns { studentLoss = try studentStep(j, n: n) }
         }

@@ -21,6 +21,8 @@ struct BenchDistill: ParsableCommand {
     @Option(help: "Which networks: mixture,image") var networks = "mixture,image"
     @Option(help: "Gradient all-reduce modes to time (comma-separated: separate, overlap, fused).")
     var allreduce = "separate"
+    @Flag(help: "Time a barrier before each blocking all-reduce, reporting the wait for the slowest rank (imbalance) apart from the reduction itself.")
+    var splitImbalance = false
 
     func run() throws {
         let comm = startRun(blasThreads: nil)
@@ -68,6 +70,7 @@ struct BenchDistill: ParsableCommand {
                     cfg.method = k == 1 ? "baseline" : "emd"
                     cfg.mixture = .ring()
                     let d = try Distiller(config: cfg, comm: comm, teacher: teacher, network: net, edm: edm, initial: initial)
+                    d.separateImbalance = splitImbalance
                     for _ in 0..<2 { _ = try d.trainStep() }
                     d.times = StepTimes()
                     try comm.barrier()
@@ -96,6 +99,7 @@ struct BenchDistill: ParsableCommand {
                                               "batch": batch, "seconds_per_step": wall, "allreduce": mode]
                     row["breakdown_ms"] = d.times.dictionary.mapValues { 1000 * $0 / Double(steps) }
                     row["allreduce_share"] = d.times.allreduce / d.times.total
+                    if splitImbalance { row["imbalance_share"] = d.times.imbalance / d.times.total }
                     row["sgemm_1024_alongside_gflops"] = sgemmNow
                     if which == "image" {
                         row["gflops"] = flops / wall / 1e9

@@ -95,6 +95,27 @@ final class TrainingRankTests: XCTestCase {
         assertClose(finals["separate"]!, finals["fused"]!, relative: 0.02, "fused vs separate after 40 steps")
     }
 
+    /// `bench-distill --split-imbalance` on 2 ranks reports the wait at the barrier apart from
+    /// the reduction; without the flag that wait stays inside the all-reduce time.
+    func testBenchDistillSplitsImbalanceFromReduction() throws {
+        var breakdowns: [[String: Double]] = []
+        for split in [true, false] {
+            let out = try MPIRun.tempDir("bench-split")
+            let json = out.appendingPathComponent("bench.json").path
+            let r = try emd(ranks: 2, ["bench-distill", "--networks", "mixture", "--ks", "1", "--steps", "3", "--json", json]
+                                + (split ? ["--split-imbalance"] : []))
+            XCTAssertEqual(r.status, 0, r.output)
+            let root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+            let row = try XCTUnwrap((root?["rows"] as? [[String: Any]])?.first, "bench.json: \(String(describing: root))")
+            let breakdown = try XCTUnwrap(row["breakdown_ms"] as? [String: Double])
+            XCTAssertEqual(row["imbalance_share"] != nil, split, "\(row)")
+            XCTAssertGreaterThan(breakdown["allreduce"] ?? 0, 0, "\(breakdown)")
+            breakdowns.append(breakdown)
+        }
+        XCTAssertGreaterThan(breakdowns[0]["imbalance"] ?? 0, 0, "a barrier takes time: \(breakdowns[0])")
+        XCTAssertEqual(breakdowns[1]["imbalance"], 0, "no barrier without the flag: \(breakdowns[1])")
+    }
+
     /// SIGUSR1 to mpirun (which forwards it to every rank; Slurm's --signal sends it) preempts
     /// a 2-rank run: all ranks agree, checkpoint and exit with the requeue code 75; the resumed
     /// run, on 1 rank, ends where an uninterrupted run ends.
