@@ -2,12 +2,13 @@
 # The mixture benchmark of docs/results.md: EMD with K in {1,2,4,8,16}, with and without noise
 # cancellation, over seeds, same steps, on the exact mixture teacher; one shared initial network.
 #   RANKS=2 STEPS=4000 SEEDS="0 1 2" KS="1 2 4 8 16" NC="on off" MIXTURE=ring launch/bench-mixture-sweep.sh
-# Writes runs/sweep-<mixture>/<run>/eval.json and prints a Markdown table (mean over seeds).
+# Writes <OUT>/<run>/eval.json (OUT defaults to runs/sweep-<mixture>) and prints a Markdown table
+# (mean over seeds). EXTRA adds flags to every distillation. Runs already evaluated are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks="${RANKS:-1}"; steps="${STEPS:-4000}"; seeds="${SEEDS:-0 1 2}"; ks="${KS:-1 2 4 8 16}"
 mixture="${MIXTURE:-ring}"; extra="${EXTRA:-}"; ncs="${NC:-on off}"
-out="runs/sweep-${mixture//[:\/]/-}"
+out="${OUT:-runs/sweep-${mixture//[:\/]/-}}"
 mkdir -p "$out"
 run() { bash launch/mpirun-local.sh "$ranks" distill --teacher mixture --mixture "$mixture" --steps "$steps" \
           --log-every 1000 --checkpoint-every "$steps" "$@" $extra >/dev/null; }
@@ -26,10 +27,12 @@ for nc in $ncs; do
       flags=(--langevin-steps "$k" --seed "$seed" --init "$out/init-$seed/teacher.safetensors" --out "$dir")
       [ "$k" = 1 ] && flags+=(--method baseline)
       [ "$nc" = off ] && flags+=(--no-noise-cancellation)
-      start=$(date +%s.%N)
-      [ -f "$dir/eval.json" ] || run "${flags[@]}"
-      end=$(date +%s.%N)
-      awk -v a="$start" -v b="$end" -v n="$steps" 'BEGIN { printf "%.6f\n", (b - a) / n }' > "$dir/seconds_per_step"
+      if [ ! -f "$dir/eval.json" ]; then
+        start=$(date +%s.%N)
+        run "${flags[@]}"
+        end=$(date +%s.%N)
+        awk -v a="$start" -v b="$end" -v n="$steps" 'BEGIN { printf "%.6f\n", (b - a) / n }' > "$dir/seconds_per_step"
+      fi
     done
     awk -v k="$k" -v nc="$nc" -F'[:,]' '
       FNR == 1 { files++ }

@@ -15,7 +15,7 @@ struct Demo: ParsableCommand {
 
     @Option(help: "Write the metrics as JSON here (rank 0).") var json: String?
     @Option(help: "Output folder for checkpoints, plots and report.md.") var out = "runs/demo"
-    @Option(help: "Generator steps for each method.") var steps = 3000
+    @Option(help: "Generator steps for each method.") var steps = 5000
     @Option(help: "Steps fitting the initial network to the mixture.") var initSteps = 3000
     @Option(name: .customLong("langevin-steps"), help: "K for EMD.") var langevinSteps = 8
     @Option(help: "Samples per evaluation.") var samples = 10000
