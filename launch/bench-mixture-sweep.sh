@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The mixture benchmark of docs/results.md: EMD with K in {1,2,4,8,16}, with and without noise
 # cancellation, over seeds, same steps, on the exact mixture teacher; one shared initial network.
-#   RANKS=2 STEPS=4000 SEEDS="0 1 2" KS="1 2 4 8 16" NC="on off" MIXTURE=ring launch/bench-mixture-sweep.sh
+#   RANKS=2 STEPS=5000 SEEDS="0 1 2" KS="1 2 4 8 16" NC="on off" MIXTURE=ring launch/bench-mixture-sweep.sh
 # Writes <OUT>/<run>/eval.json (OUT defaults to runs/sweep-<mixture>) and prints a Markdown table
 # (mean over seeds). EXTRA adds flags to every distillation. Runs already evaluated are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ranks="${RANKS:-1}"; steps="${STEPS:-4000}"; seeds="${SEEDS:-0 1 2}"; ks="${KS:-1 2 4 8 16}"
+ranks="${RANKS:-1}"; steps="${STEPS:-5000}"; seeds="${SEEDS:-0 1 2}"; ks="${KS:-1 2 4 8 16}"
 mixture="${MIXTURE:-ring}"; extra="${EXTRA:-}"; ncs="${NC:-on off}"
 out="${OUT:-runs/sweep-${mixture//[:\/]/-}}"
 mkdir -p "$out"

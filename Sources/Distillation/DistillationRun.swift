@@ -102,7 +102,9 @@ public enum DistillationRun {
         if d.times.steps > 0 {
             let t = d.times, n = Double(t.steps)
             // The imbalance wait is only measured by benchmarks (Distiller.separateImbalance).
-            let parts = t.dictionary.filter { $0.key != "imbalance" || d.separateImbalance }.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f", $0.key, 1000 * $0.value / n) }
+            let parts = t.dictionary.filter { $0.key != "imbalance" || d.separateImbalance }
+                .sorted { $0.key < $1.key }
+                .map { String(format: "%@ %.2f", $0.key, 1000 * $0.value / n) }
             log.log(String(format: "time per step (rank 0): %.2f ms = ", 1000 * t.total / n) + parts.joined(separator: ", ") + " ms")
         }
         let final = (out as NSString).appendingPathComponent("generator.safetensors")
