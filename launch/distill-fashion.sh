@@ -4,14 +4,15 @@
 #   launch/distill-fashion.sh [TEACHER] [SECONDS] [RANKS]
 # Budget: SECONDS of training each (a time limit), or fixed step counts with
 # EMD_STEPS=1000 BASELINE_STEPS=1700 (set both). SIDE_BY_SIDE=1 runs the two at once.
-# LR (generator and student learning rate, default 2e-4) and OUT (default runs/fashion).
+# LR (generator and student learning rate, default 2e-4), SEED (default 0) and OUT (default
+# runs/fashion).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teacher="${1:-runs/fashion-teacher/teacher.safetensors}"; seconds="${2:-480}"; ranks="${3:-1}"
-lr="${LR:-2e-4}"; out="${OUT:-runs/fashion}"
+lr="${LR:-2e-4}"; seed="${SEED:-0}"; out="${OUT:-runs/fashion}"
 emd=.build/release/emd
 common=(--teacher "$teacher" --batch 64 --generator-lr "$lr" --student-lr "$lr"
-        --log-every 50 --checkpoint-every 250 --eval-samples 0)
+        --seed "$seed" --log-every 50 --checkpoint-every 250 --eval-samples 0)
 if [ -n "${EMD_STEPS:-}" ] && [ -n "${BASELINE_STEPS:-}" ]; then
   emd_budget=(--steps "$EMD_STEPS"); baseline_budget=(--steps "$BASELINE_STEPS")
 else

@@ -1,9 +1,10 @@
 import Diffusion
+import Foundation
 
 /// Everything that defines an EM Distillation run (see docs/algorithm.md); stored in its
 /// checkpoints. Defaults are the settings of ../shared/EMD.md with three changes measured on the
 /// 2-D mixture (docs/results.md): generator lr 1e-3 (not 3e-4), gamma_z 0.003 (not 0.01) and
-/// 5000 generator steps (not 4000).
+/// 5000 generator steps (not 4000); and the EMA has EDM's ramp-up (`emaRampup`).
 public struct DistillConfig: Codable, Sendable, Equatable {
     /// "mixture" (the exact Gaussian-mixture denoiser) or the path of a teacher checkpoint.
     public var teacher = "mixture"
@@ -41,7 +42,13 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var generatorLR: Float = 1e-3
     public var generatorBeta1: Float = 0
     public var generatorBeta2: Float = 0.99
+    /// EMA decay of the generator once ramped up (half-life ln 0.5 / ln emaDecay updates).
     public var emaDecay: Float = 0.999
+    /// EDM's EMA ramp-up: at generator update t the EMA half-life is capped at emaRampup * t
+    /// updates, so the average forgets the initial generator at the pace of the run (0: off, a
+    /// plain EMA from initialisation, which after 1000 updates at 0.999 still weighs the
+    /// initial generator by 0.37).
+    public var emaRampup: Float = 0.05
     public var studentLR: Float = 1e-3
     public var studentBeta1: Float = 0.9
     public var studentBeta2: Float = 0.999
@@ -71,6 +78,14 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var effectiveGammaZ: Float { method == "baseline" ? 0 : gammaZ }
     public var effectiveNoiseCancellation: Bool { method == "baseline" ? true : noiseCancellation }
 
+    /// The EMA decay applied at generator update `t` (1 for the first update): `emaDecay`, or
+    /// less while `emaRampup * t` is shorter than its half-life.
+    public func emaDecay(atUpdate t: Int) -> Float {
+        guard emaRampup > 0, emaDecay > 0 else { return emaDecay }
+        let rampedHalfLife = Double(emaRampup) * Double(max(t, 1))
+        return Float(min(Double(emaDecay), pow(0.5, 1 / rampedHalfLife)))
+    }
+
     public func validate() throws {
         guard method == "emd" || method == "baseline" else { throw ConfigError("method must be 'emd' or 'baseline', got '\(method)'") }
         guard steps > 0 else { throw ConfigError("steps must be positive, got \(steps)") }
@@ -86,6 +101,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         guard weighting == "one" || weighting == "sigma2" else { throw ConfigError("weighting must be 'one' or 'sigma2'") }
         guard studentSteps >= 0, generatorLR > 0, studentLR > 0 else { throw ConfigError("bad student steps or learning rates") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
+        guard emaRampup >= 0, emaRampup.isFinite else { throw ConfigError("emaRampup must be >= 0") }
         guard timeLimit >= 0, timeLimit.isFinite else { throw ConfigError("timeLimit must be >= 0 seconds") }
         guard logEvery > 0, checkpointEvery > 0 else { throw ConfigError("logEvery and checkpointEvery must be positive") }
         if teacher == "mixture" { try mixture.validate() }

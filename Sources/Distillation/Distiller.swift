@@ -364,6 +364,7 @@ public final class Distiller {
         timed(\.optimizer) {
             norm = clipGradientNorm(generatorParameters.grads, count: generatorParameters.count, maxNorm: config.gradClip)
             generatorAdam.update(generatorParameters)
+            generatorEMA.decay = config.emaDecay(atUpdate: step + 1)
             generatorEMA.update(generatorParameters)
         }
         return (result.loss, result.guarded, result.stop, norm)

@@ -37,6 +37,9 @@ struct Distill: ParsableCommand {
     @Option(help: "Generator learning rate.") var generatorLr: Float?
     @Option(help: "Student learning rate.") var studentLr: Float?
     @Option(help: "Gradient-norm clip (0: off).") var gradClip: Float?
+    @Option(help: "Generator EMA decay once ramped up.") var emaDecay: Float?
+    @Option(help: "EMA ramp-up: half-life capped at this fraction of the updates so far (0: plain EMA from initialisation).")
+    var emaRampup: Float?
     @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic) or fused (generator and first student update in one buffer).")
     var allreduce: String?
     @Option(help: "Seed.") var seed: Int?
@@ -70,6 +73,8 @@ struct Distill: ParsableCommand {
         if let generatorLr { c.generatorLR = generatorLr }
         if let studentLr { c.studentLR = studentLr }
         if let gradClip { c.gradClip = gradClip }
+        if let emaDecay { c.emaDecay = emaDecay }
+        if let emaRampup { c.emaRampup = emaRampup }
         if let allreduce { c.allreduce = allreduce }
         if let seed { c.seed = seed }
         if let timeLimit { c.timeLimit = timeLimit }

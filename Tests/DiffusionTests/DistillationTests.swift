@@ -125,6 +125,46 @@ final class DistillationTests: XCTestCase {
         }
     }
 
+    /// The EMA ramp-up: the weight left on the initial generator after T updates is the product
+    /// of the per-update decays. Plain 0.999 keeps 0.999^T of it (0.37 after 1000 updates); the
+    /// ramp-up (half-life capped at 0.05 t) forgets it, and reaches the plain decay once
+    /// 0.05 t exceeds the half-life (693 updates). A short run's EMA then tracks the live weights.
+    func testEMARampupForgetsTheInitialGenerator() throws {
+        var c = DistillConfig()
+        c.emaDecay = 0.999
+        c.emaRampup = 0
+        let plain = (1...1000).reduce(1.0) { $0 * Double(c.emaDecay(atUpdate: $1)) }
+        XCTAssertEqual(plain, pow(0.999, 1000), accuracy: 1e-4)
+        c.emaRampup = 0.05
+        let ramped = (1...1000).reduce(1.0) { $0 * Double(c.emaDecay(atUpdate: $1)) }
+        XCTAssertLessThan(ramped, 1e-6)
+        XCTAssertLessThan(c.emaDecay(atUpdate: 1), 1e-5)
+        for t in [100, 1000, 10000] { XCTAssertLessThan(c.emaDecay(atUpdate: t), c.emaDecay(atUpdate: t + 1)) }
+        XCTAssertEqual(c.emaDecay(atUpdate: 14000), 0.999)
+        XCTAssertLessThan(c.emaDecay(atUpdate: 13000), 0.999)
+
+        let (net, edm, p) = smallSetup(hidden: 16)
+        c.batch = 32
+        c.langevinSteps = 2
+        c.studentSteps = 1
+        func emaLag(rampup: Float) throws -> Double {
+            var cc = c
+            cc.emaRampup = rampup
+            let d = try Distiller(config: cc, comm: .world, teacher: ExactMixtureDenoiser(.ring()), network: net, edm: edm, initial: p)
+            for _ in 0..<40 { _ = try d.trainStep() }
+            let live = d.generatorParameters.values, ema = d.generatorEMA.values.data
+            var lag = 0.0, moved = 0.0
+            for i in 0..<d.generatorParameters.count {
+                lag += Double((ema[i] - live[i]) * (ema[i] - live[i]))
+                moved += Double((p.values[i] - live[i]) * (p.values[i] - live[i]))
+            }
+            return (lag / moved).squareRoot()
+        }
+        let plainLag = try emaLag(rampup: 0), rampedLag = try emaLag(rampup: 0.05)
+        XCTAssertGreaterThan(plainLag, 0.9, "a plain 0.999 EMA barely leaves the initial weights in 40 updates")
+        XCTAssertLessThan(rampedLag, 0.5 * plainLag, "plain \(plainLag), ramped \(rampedLag)")
+    }
+
     /// Resume: N steps, checkpoint, restore into a fresh distiller, N more equals 2N straight.
     func testBitExactResume() throws {
         let (net, edm, p) = smallSetup(hidden: 16)
