@@ -36,8 +36,10 @@ for name in emd baseline; do
   "$emd" eval --samples "$out-$name/samples.npy" --classifier runs/classifier.safetensors \
     --json "$out-$name/eval.json" >/dev/null
   last=$(tail -n 1 "$out-$name/metrics.jsonl")
-  awk -v n="$name" -v last="$last" -F'[:,]' '/"fd"/{fd=$2} /"precision"/{p=$2} /"recall"/{r=$2} /"class_tv"/{c=$2}
-    END{ match(last, /"step":[0-9]+/); st=substr(last, RSTART+7, RLENGTH-7)
+  # A time-limited run stops between logged steps: its log names the final step.
+  final=$(grep -o "reached after [0-9]* steps" "$out-$name.log" | grep -o "[0-9]*" || true)
+  awk -v n="$name" -v last="$last" -v final="$final" -F'[:,]' '/"fd"/{fd=$2} /"precision"/{p=$2} /"recall"/{r=$2} /"class_tv"/{c=$2}
+    END{ match(last, /"step":[0-9]+/); st=substr(last, RSTART+7, RLENGTH-7); if (final != "") st=final
          match(last, /"elapsed_s":[0-9.]+/); el=substr(last, RSTART+12, RLENGTH-12)
          printf "| %s | %s | %.0f | %.1f | %.3f | %.3f | %.3f |\n", n, st, el, fd, p, r, c}' "$out-$name/eval.json"
 done

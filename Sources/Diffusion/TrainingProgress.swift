@@ -12,6 +12,8 @@ public final class TrainingProgress {
     let start: Double
     let startStep: Int
     var lastDraw: Double = 0
+    /// Seconds of training after which the run stops (0: none); caps the ETA.
+    public var timeLimit: Double = 0
 
     public init(isRoot: Bool, totalSteps: Int, startStep: Int, every: Int, metricsPath: String?) throws {
         self.isRoot = isRoot
@@ -58,7 +60,8 @@ public final class TrainingProgress {
         let now = MPI.wallTime()
         let done = step - startStep
         let rate = done > 0 ? Double(done * samplesPerStep) / (now - start) : 0
-        let eta = done > 0 ? (now - start) / Double(done) * Double(total - step) : 0
+        var eta = done > 0 ? (now - start) / Double(done) * Double(total - step) : 0
+        if timeLimit > 0 { eta = min(eta, max(0, timeLimit - (now - start))) }
         let periodic = step % every == 0 || step == total
         if periodic, let h = metricsHandle {
             var row: [String: Any] = ["step": step, "elapsed_s": now - start, "samples_per_s": rate]

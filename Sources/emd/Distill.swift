@@ -93,6 +93,7 @@ struct Distill: ParsableCommand {
             let progress = try TrainingProgress(isRoot: comm.isRoot, totalSteps: config.steps, startStep: 0,
                                                 every: config.logEvery,
                                                 metricsPath: comm.isRoot ? opts.out + "/metrics.jsonl" : nil)
+            progress.timeLimit = config.timeLimit
             let d = try DistillationRun.makeDistiller(config, comm: comm, initOut: opts.out + "/init", log: progress)
             let final = try DistillationRun.train(d, out: opts.out, resume: opts.resume, log: progress)
             try reportChecksums(comm, [("generator", d.generatorParameters.checksum()),
