@@ -60,8 +60,7 @@ public final class TrainingProgress {
         let now = MPI.wallTime()
         let done = step - startStep
         let rate = done > 0 ? Double(done * samplesPerStep) / (now - start) : 0
-        var eta = done > 0 ? (now - start) / Double(done) * Double(total - step) : 0
-        if timeLimit > 0 { eta = min(eta, max(0, timeLimit - (now - start))) }
+        let eta = TrainingProgress.eta(elapsed: now - start, done: done, remaining: total - step, timeLimit: timeLimit)
         let periodic = step % every == 0 || step == total
         if periodic, let h = metricsHandle {
             var row: [String: Any] = ["step": step, "elapsed_s": now - start, "samples_per_s": rate]
@@ -86,6 +85,14 @@ public final class TrainingProgress {
     public func log(_ line: String) {
         guard isRoot else { return }
         FileHandle.standardOutput.write(Data(((tty ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+    }
+
+    /// Seconds left: the remaining steps at the pace so far, capped by what is left of
+    /// `timeLimit` (0: no limit), after which the run stops whatever its step count.
+    public static func eta(elapsed: Double, done: Int, remaining: Int, timeLimit: Double) -> Double {
+        var eta = done > 0 ? elapsed / Double(done) * Double(remaining) : 0
+        if timeLimit > 0 { eta = min(eta, max(0, timeLimit - elapsed)) }
+        return eta
     }
 
     static func clock(_ s: Double) -> String {

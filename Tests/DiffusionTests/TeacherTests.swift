@@ -54,6 +54,16 @@ final class TeacherTests: XCTestCase {
         XCTAssertEqual(r.modesCovered, 8, "Heun samples of the learned teacher: \(r)")
     }
 
+    /// The progress ETA: remaining steps at the pace so far, capped by what is left of a time
+    /// limit (a time-limited run is given a huge step count, so the step ETA alone is meaningless).
+    func testProgressETARespectsTheTimeLimit() {
+        XCTAssertEqual(TrainingProgress.eta(elapsed: 100, done: 50, remaining: 150, timeLimit: 0), 300, accuracy: 1e-9)
+        XCTAssertEqual(TrainingProgress.eta(elapsed: 100, done: 50, remaining: 999_950, timeLimit: 1150), 1050, accuracy: 1e-9)
+        XCTAssertEqual(TrainingProgress.eta(elapsed: 100, done: 50, remaining: 150, timeLimit: 1150), 300, accuracy: 1e-9)
+        XCTAssertEqual(TrainingProgress.eta(elapsed: 1200, done: 50, remaining: 150, timeLimit: 1150), 0)
+        XCTAssertEqual(TrainingProgress.eta(elapsed: 0, done: 0, remaining: 150, timeLimit: 0), 0)
+    }
+
     /// Training 2N steps equals N steps, checkpoint, restore into a fresh trainer, N more: bit for bit.
     func testBitExactResume() throws {
         var c = TeacherConfig()
