@@ -1,8 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds drop bounds checks in the numeric kernels; debug builds keep them.
+/// Release builds drop bounds and overflow checks in the numeric modules (kernels, layers,
+/// denoisers, the E-step), whose sizes are validated before they run; parsing (FileFormats),
+/// orchestration (Training) and the command line keep every check (`-O`), so a size that
+/// escaped validation traps with a message instead of corrupting memory.
 let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+/// The same, for a module whose test-only entry points are reached by `@testable import` from
+/// the release-built test suite.
+let fastTestable: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-enable-testing"], .when(configuration: .release))]
 
 let package = Package(
     name: "emd",
@@ -28,33 +34,39 @@ let package = Package(
         // Tensors, parameter stores, layers with explicit backward passes, optimisers.
         .target(name: "NN", dependencies: ["BLAS", "CounterRNG"], swiftSettings: fast),
         // safetensors, PNG, IDX, CSV, npy.
-        .target(name: "FileFormats", dependencies: ["CZlib"], swiftSettings: fast),
-        // EDM teachers: preconditioning, denoisers, mixtures, samplers, training.
-        .target(name: "Diffusion", dependencies: ["NN", "SwiftMPI", "FileFormats"], swiftSettings: fast),
-        // EM Distillation.
-        .target(name: "Distillation", dependencies: ["Diffusion"], swiftSettings: fast),
+        .target(name: "FileFormats", dependencies: ["CZlib"]),
+        // The training runtime: collectives (MPI or in-process), shards, step agreement,
+        // preemption, fault injection, progress and metrics, checkpoints and their folder, and
+        // the one training loop.
+        .target(name: "Training", dependencies: ["SwiftMPI", "NN", "FileFormats"]),
+        // EDM: preconditioning, denoisers (network and exact mixture), datasets, samplers,
+        // denoising score matching, teacher training.
+        .target(name: "Diffusion", dependencies: ["NN", "CounterRNG", "FileFormats", "Training"], swiftSettings: fast),
+        // EM Distillation: E-step chains, M-step, student, gradient exchange, the distiller.
+        .target(name: "Distillation", dependencies: ["Diffusion", "Training", "NN", "CounterRNG"], swiftSettings: fastTestable),
         // Metrics: mixture coverage, classifier features, Frechet distance, precision/recall.
-        .target(name: "Evaluation", dependencies: ["Diffusion"], swiftSettings: fast),
+        .target(name: "Evaluation", dependencies: ["Diffusion", "Training", "NN", "CounterRNG", "BLAS", "FileFormats"],
+                swiftSettings: fast),
 
         .executableTarget(
             name: "emd",
             dependencies: [
-                "Distillation", "Evaluation",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            swiftSettings: fast),
+                "Distillation", "Evaluation", "Diffusion", "Training", "NN", "BLAS", "SwiftMPI", "FileFormats",
+                "CounterRNG", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         // Seeded mutation fuzzing of the input parsers (docs/reliability.md).
         .executableTarget(
             name: "emd-fuzz",
-            dependencies: ["Distillation", "CounterRNG", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: fast),
+            dependencies: ["Distillation", "Diffusion", "Training", "FileFormats", "CounterRNG",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Small program that the multi-rank tests launch under mpirun.
         .executableTarget(name: "mpi-selftest", dependencies: ["SwiftMPI", "NN", "CounterRNG"], swiftSettings: fast),
 
         .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "CounterRNG"]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Distillation", "Evaluation", "NN", "SwiftMPI"]),
-        .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "FileFormats"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Diffusion", "NN"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "FileFormats"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Distillation", "Evaluation", "Training", "NN", "CounterRNG"]),
+        .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "Training", "FileFormats"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Diffusion", "Training", "NN", "CounterRNG"]),
     ]
 )

@@ -11,15 +11,6 @@ public enum BLAS {
     /// Number of threads OpenBLAS will use.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
-    /// Apply the thread count from `EMD_BLAS_THREADS` (default 1: one thread per rank).
-    public static func configureThreadsFromEnvironment() {
-        if let s = getenv("EMD_BLAS_THREADS"), let n = Int(String(cString: s)), n > 0 {
-            setThreads(n)
-        } else {
-            setThreads(1)
-        }
-    }
-
     /// C = alpha * op(A) * op(B) + beta * C, all row-major.
     /// op(A) is m x k, op(B) is k x n, C is m x n. Leading dimensions are the row lengths of
     /// the stored (untransposed) matrices.

@@ -15,21 +15,10 @@ public struct Purpose: Hashable, Sendable {
     /// The same kind with another sub-index (e.g. Langevin step k).
     public func sub(_ s: Int) -> Purpose { Purpose(kind: UInt16(raw >> 16), sub: s) }
 
-    public static let parameterInit = Purpose(kind: 1)
-    public static let dataNoise = Purpose(kind: 2)
-    public static let dataSigma = Purpose(kind: 3)
-    public static let shuffle = Purpose(kind: 4)
-    public static let dataSample = Purpose(kind: 5)
-    public static let latent = Purpose(kind: 10)
-    public static let initialEps = Purpose(kind: 11)
-    public static let distillSigma = Purpose(kind: 12)
-    public static let langevinEps = Purpose(kind: 13)
-    public static let langevinZ = Purpose(kind: 14)
-    public static let studentLatent = Purpose(kind: 15)
-    public static let studentSigma = Purpose(kind: 16)
-    public static let studentNoise = Purpose(kind: 17)
-    public static let sampling = Purpose(kind: 20)
-    public static let evaluation = Purpose(kind: 21)
+    // Each module declares the purposes of its own draws as extensions (NN: parameter
+    // initialisation; Diffusion: data, noise, sampling; Distillation: chains, student,
+    // evaluation). Kinds must be distinct across modules: a test lists them all.
+    /// Draws made by tests and benchmarks.
     public static let test = Purpose(kind: 99)
 }
 

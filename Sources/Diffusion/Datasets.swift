@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import FileFormats
 import CounterRNG
 
@@ -74,10 +75,14 @@ public final class ArrayDataset: TrainingData {
         return cachedPermutation[p % count]
     }
 
+    /// Where Debian's dataset-fashion-mnist puts Fashion-MNIST (the CLI sets it from
+    /// `EMD_FASHION_MNIST_DIR`).
+    nonisolated(unsafe) public static var fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+
     /// Load a dataset by specification: "fashion-mnist" (train split), "fashion-mnist-test",
     /// "idx:IMAGES[,LABELS]" or "csv:PATH" (one sample per row).
     public static func load(_ spec: String) throws -> ArrayDataset {
-        let fmnist = ProcessInfo.processInfo.environment["EMD_FASHION_MNIST_DIR"] ?? "/usr/share/datasets/fashion-mnist"
+        let fmnist = fashionMNISTDirectory
         if spec == "fashion-mnist" || spec == "fashion-mnist-test" {
             let split = spec == "fashion-mnist" ? "train" : "t10k"
             let images = "\(fmnist)/\(split)-images-idx3-ubyte.gz", labels = "\(fmnist)/\(split)-labels-idx1-ubyte.gz"

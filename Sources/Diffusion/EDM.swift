@@ -1,3 +1,4 @@
+import Training
 #if canImport(Glibc)
 import Glibc
 #endif

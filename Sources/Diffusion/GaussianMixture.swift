@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import CounterRNG
 #if canImport(Glibc)
 import Glibc
@@ -44,8 +45,12 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
         for (i, m) in means.enumerated() where m.count != dimension {
             throw ConfigError("mixture: mean \(i) has \(m.count) coordinates, dimension is \(dimension)")
         }
-        guard weights.allSatisfy({ $0 > 0 && $0.isFinite }), stds.allSatisfy({ $0 > 0 && $0.isFinite }) else {
-            throw ConfigError("mixture: weights and stds must be positive and finite")
+        guard weights.allSatisfy({ $0 > 0 && $0.isFinite }), stds.allSatisfy({ $0 > 0 && $0 <= 1e6 }) else {
+            throw ConfigError("mixture: weights must be positive and finite, stds in (0, 1e6]")
+        }
+        // Far beyond any data scale, and small enough that squared distances stay finite.
+        for (i, m) in means.enumerated() where !m.allSatisfy({ $0.isFinite && abs($0) <= 1e6 }) {
+            throw ConfigError("mixture: mean \(i) has a coordinate that is not finite or beyond 1e6 in size")
         }
         let total = weights.reduce(0, +)
         guard abs(total - 1) < 1e-3 else { throw ConfigError("mixture: weights sum to \(total), not 1") }
@@ -159,11 +164,4 @@ public final class ExactMixtureDenoiser: Denoiser {
             }
         }
     }
-}
-
-/// A configuration value that is missing, malformed or out of range.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

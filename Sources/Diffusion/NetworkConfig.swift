@@ -1,9 +1,19 @@
 import NN
+import Training
+
+/// The kinds of denoiser network.
+public enum NetworkKind: String, Codable, Sendable, CaseIterable {
+    /// A multilayer perceptron with a noise embedding.
+    case mlp
+    /// A residual MLP (linear in, residual SiLU blocks, linear out).
+    case resmlp
+    /// A convolutional U-Net over square images.
+    case unet
+}
 
 /// The architecture of a denoiser network, stored with every checkpoint.
 public struct NetworkConfig: Codable, Sendable, Equatable {
-    /// "mlp", "resmlp" (residual MLP) or "unet" (convolutional, square images).
-    public var kind: String = "mlp"
+    public var kind: NetworkKind = .mlp
     /// Length of a sample vector (for images: channels * height * width).
     public var dimension: Int = 2
     public var hidden: Int = 128
@@ -14,12 +24,21 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
     public var channels: Int = 32
     public var imageSide: Int = 28
 
-    public init(kind: String = "mlp", dimension: Int, hidden: Int = 128, depth: Int = 3, embedding: Int = 64) {
+    public init(kind: NetworkKind = .mlp, dimension: Int, hidden: Int = 128, depth: Int = 3, embedding: Int = 64) {
         self.kind = kind
         self.dimension = dimension
         self.hidden = hidden
         self.depth = depth
         self.embedding = embedding
+    }
+
+    /// An estimate (an upper bound in practice) of the activation values one sample keeps in a
+    /// forward and backward pass, for refusing batches that cannot fit before allocating them.
+    public var activationFloatsPerSample: Int? {
+        switch kind {
+        case .mlp, .resmlp: return ResourceLimits.product([max(hidden, embedding) + dimension, depth + 2, 8])
+        case .unet: return ResourceLimits.product([max(channels, 1), max(imageSide, 1), max(imageSide, 1), 24])
+        }
     }
 
     /// Build the network definition.
@@ -33,15 +52,14 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
             throw ConfigError("network: sizes out of range (dimension <= 2^24, hidden <= 65536, depth <= 1024, embedding <= 65536, channels <= 4096), got \(self)")
         }
         switch kind {
-        case "mlp": return MLPNetwork(inputSize: dimension, hidden: hidden, depth: depth, embeddingSize: embedding)
-        case "resmlp":
+        case .mlp: return MLPNetwork(inputSize: dimension, hidden: hidden, depth: depth, embeddingSize: embedding)
+        case .resmlp:
             return MLPNetwork(inputSize: dimension, hidden: hidden, depth: depth, embeddingSize: embedding, residual: true)
-        case "unet":
+        case .unet:
             guard imageSide * imageSide == dimension, imageSide % 4 == 0, channels > 0 else {
                 throw ConfigError("network: unet needs dimension = imageSide^2 with imageSide divisible by 4")
             }
             return UNetNetwork(side: imageSide, channels: channels, embedding: max(embedding, 2))
-        default: throw ConfigError("network: unknown kind '\(kind)' (mlp, resmlp, unet)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 
 /// JSON configuration with defaults: a config file overrides any subset of the default values,
 /// and a key that the program does not know is an error (a typo must not be silently ignored).

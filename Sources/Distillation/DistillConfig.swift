@@ -1,5 +1,37 @@
 import Diffusion
 import Foundation
+import Training
+
+/// The generator's objective.
+public enum DistillMethod: String, Codable, Sendable, CaseIterable {
+    /// EM Distillation: K Langevin steps on (eps, z), then the M-step.
+    case emd
+    /// The Diff-Instruct/DMD reverse-KL gradient: K = 1, no z step, noise cancellation on.
+    case baseline
+}
+
+/// How gradients cross ranks in one distillation step (see `GradientExchange`).
+public enum GradientExchangeMode: String, Codable, Sendable, CaseIterable {
+    /// One blocking all-reduce per network update.
+    case separate
+    /// The same arithmetic, each all-reduce non-blocking while the next update's draws and
+    /// generator samples are computed.
+    case overlap
+    /// The generator's gradient and the first student update's in one all-reduce; that student
+    /// update sees the generator before this step's update (a one-update lag).
+    case fused
+}
+
+/// The M-step's per-sample weight w(sigma).
+public enum MStepWeighting: String, Codable, Sendable, CaseIterable {
+    /// w = 1.
+    case one
+    /// w = sigma^2 / sigmaHi^2.
+    case sigma2
+
+    @inline(__always)
+    func weight(sigma s: Float, sigmaHi: Float) -> Float { self == .sigma2 ? s * s / (sigmaHi * sigmaHi) : 1 }
+}
 
 /// Everything that defines an EM Distillation run (see docs/algorithm.md); stored in its
 /// checkpoints. Defaults are the settings of ../shared/EMD.md with three changes measured on the
@@ -15,11 +47,9 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var initCheckpoint = ""
     public var initSteps = 3000
     /// Architecture of the network fitted for initialisation on the exact mixture.
-    public var network = NetworkConfig(kind: "mlp", dimension: 2, hidden: 128, depth: 3, embedding: 64)
+    public var network = NetworkConfig(kind: .mlp, dimension: 2, hidden: 128, depth: 3, embedding: 64)
 
-    /// "emd" (K Langevin steps) or "baseline" (the Diff-Instruct/DMD reverse-KL gradient:
-    /// K = 1, no z step, noise cancellation on).
-    public var method = "emd"
+    public var method = DistillMethod.emd
     public var steps = 5000
     /// Global batch of generator latents (split across ranks).
     public var batch = 256
@@ -36,8 +66,8 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var noiseCancellation = true
     /// DMD2-style per-sample normalisation of the M-step target by mean |D_phi - g|.
     public var normalizeTarget = false
-    /// M-step weighting w(sigma): "one" or "sigma2" (w = sigma^2 / sigmaHi^2).
-    public var weighting = "one"
+    /// M-step weighting w(sigma).
+    public var weighting = MStepWeighting.one
 
     public var generatorLR: Float = 1e-3
     public var generatorBeta1: Float = 0
@@ -54,12 +84,8 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var studentBeta2: Float = 0.999
     /// Student denoising-score-matching updates per generator update.
     public var studentSteps = 5
-    /// How gradients cross ranks: "separate" (one blocking all-reduce per network update),
-    /// "overlap" (the same arithmetic, each all-reduce non-blocking while the next update's
-    /// draws and generator samples are computed), or "fused" (the generator's gradient and the
-    /// first student update's in one all-reduce; that student update then sees the generator
-    /// before this step's update, a one-update lag).
-    public var allreduce = "separate"
+    /// How gradients cross ranks.
+    public var allreduce = GradientExchangeMode.separate
     /// Global gradient-norm clip for both networks (0: off).
     public var gradClip: Float = 0
 
@@ -74,9 +100,14 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public init() {}
 
     /// K after the method is applied.
-    public var effectiveK: Int { method == "baseline" ? 1 : langevinSteps }
-    public var effectiveGammaZ: Float { method == "baseline" ? 0 : gammaZ }
-    public var effectiveNoiseCancellation: Bool { method == "baseline" ? true : noiseCancellation }
+    public var effectiveK: Int { method == .baseline ? 1 : langevinSteps }
+    public var effectiveGammaZ: Float { method == .baseline ? 0 : gammaZ }
+    public var effectiveNoiseCancellation: Bool { method == .baseline ? true : noiseCancellation }
+    /// Whether the E-step moves z.
+    public var movesZ: Bool { effectiveGammaZ > 0 }
+
+    /// Settings a resumed run may change: the schedule and logging, not what is computed.
+    public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints"]
 
     /// The EMA decay applied at generator update `t` (1 for the first update): `emaDecay`, or
     /// less while `emaRampup * t` is shorter than its half-life.
@@ -87,23 +118,39 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     }
 
     public func validate() throws {
-        guard method == "emd" || method == "baseline" else { throw ConfigError("method must be 'emd' or 'baseline', got '\(method)'") }
-        guard steps > 0 else { throw ConfigError("steps must be positive, got \(steps)") }
-        guard batch > 0 else { throw ConfigError("batch must be positive, got \(batch)") }
-        guard langevinSteps >= 1 else { throw ConfigError("langevinSteps must be at least 1") }
-        guard sigmaLo > 0, sigmaHi >= sigmaLo, sigmaInit > 0 else {
-            throw ConfigError("need 0 < sigmaLo <= sigmaHi and sigmaInit > 0")
+        try ResourceLimits.check("steps", steps, in: 1...1_000_000_000)
+        try ResourceLimits.check("batch", batch, in: 1...(1 << 24))
+        try ResourceLimits.check("initSteps", initSteps, in: 1...1_000_000_000)
+        try ResourceLimits.check("langevinSteps", langevinSteps, in: 1...10_000)
+        try ResourceLimits.check("studentSteps", studentSteps, in: 0...10_000)
+        for (name, v) in [("sigmaLo", sigmaLo), ("sigmaHi", sigmaHi), ("sigmaInit", sigmaInit), ("gammaEps", gammaEps),
+                          ("gammaZ", gammaZ), ("generatorLR", generatorLR), ("studentLR", studentLR), ("gradClip", gradClip),
+                          ("emaDecay", emaDecay), ("emaRampup", emaRampup), ("generatorBeta1", generatorBeta1),
+                          ("generatorBeta2", generatorBeta2), ("studentBeta1", studentBeta1), ("studentBeta2", studentBeta2)]
+        where !v.isFinite {
+            throw ConfigError("\(name) must be finite, got \(v)")
         }
-        guard gammaEps > 0, gammaEps <= 1, gammaZ >= 0 else { throw ConfigError("need 0 < gammaEps <= 1 and gammaZ >= 0") }
-        guard ["separate", "overlap", "fused"].contains(allreduce) else {
-            throw ConfigError("allreduce must be 'separate', 'overlap' or 'fused', got '\(allreduce)'")
+        guard sigmaLo > 0, sigmaHi >= sigmaLo, sigmaInit > 0, sigmaHi <= 1e4, sigmaInit <= 1e4 else {
+            throw ConfigError("need 0 < sigmaLo <= sigmaHi <= 1e4 and 0 < sigmaInit <= 1e4, got sigmaLo \(sigmaLo), sigmaHi \(sigmaHi), sigmaInit \(sigmaInit)")
         }
-        guard weighting == "one" || weighting == "sigma2" else { throw ConfigError("weighting must be 'one' or 'sigma2'") }
-        guard studentSteps >= 0, generatorLR > 0, studentLR > 0 else { throw ConfigError("bad student steps or learning rates") }
+        guard gammaEps > 0, gammaEps <= 1, gammaZ >= 0, gammaZ <= 1 else {
+            throw ConfigError("need 0 < gammaEps <= 1 and 0 <= gammaZ <= 1, got \(gammaEps) and \(gammaZ)")
+        }
+        try ResourceLimits.check("generatorLR", generatorLR, in: Float.leastNormalMagnitude...1)
+        try ResourceLimits.check("studentLR", studentLR, in: Float.leastNormalMagnitude...1)
+        for (name, beta) in [("generatorBeta1", generatorBeta1), ("studentBeta1", studentBeta1)] {
+            try ResourceLimits.check(name, beta, in: 0...0.9999)
+        }
+        for (name, beta) in [("generatorBeta2", generatorBeta2), ("studentBeta2", studentBeta2)] {
+            try ResourceLimits.check(name, beta, in: 0.5...0.999999)
+        }
+        guard gradClip >= 0 else { throw ConfigError("gradClip must be >= 0 (0: off), got \(gradClip)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
-        guard emaRampup >= 0, emaRampup.isFinite else { throw ConfigError("emaRampup must be >= 0") }
+        guard emaRampup >= 0 else { throw ConfigError("emaRampup must be >= 0") }
         guard timeLimit >= 0, timeLimit.isFinite else { throw ConfigError("timeLimit must be >= 0 seconds") }
-        guard logEvery > 0, checkpointEvery > 0 else { throw ConfigError("logEvery and checkpointEvery must be positive") }
+        try ResourceLimits.check("logEvery", logEvery, in: 1...1_000_000_000)
+        try ResourceLimits.check("checkpointEvery", checkpointEvery, in: 1...1_000_000_000)
+        try ResourceLimits.check("keepCheckpoints", keepCheckpoints, in: 1...1_000_000)
         if teacher == "mixture" { try mixture.validate() }
     }
 }

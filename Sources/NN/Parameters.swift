@@ -161,3 +161,8 @@ final class GradientArena {
     }
     deinit { storage.deallocate() }
 }
+
+extension Purpose {
+    /// Initial parameter values.
+    public static let parameterInit = Purpose(kind: 1)
+}

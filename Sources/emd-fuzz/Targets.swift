@@ -4,6 +4,7 @@ import FileFormats
 import NN
 import Diffusion
 import Distillation
+import Training
 
 /// How one input ended.
 enum Outcome {
@@ -115,7 +116,7 @@ func headerAware(_ seed: [UInt8], _ target: FuzzTarget, _ rng: inout SplitMix64)
 /// loading builds the network it describes and copies the weights in.
 func checkpointTarget() throws -> FuzzTarget {
     var seeds: [[UInt8]] = []
-    for (kind, hidden) in [("mlp", 8), ("resmlp", 6)] {
+    for (kind, hidden) in [(NetworkKind.mlp, 8), (.resmlp, 6)] {
         let nc = NetworkConfig(kind: kind, dimension: 2, hidden: hidden, depth: 2, embedding: 4)
         let net = try nc.build()
         let p = Parameters(layout: net.layout)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Training
 import SwiftMPI
 import BLAS
 import NN
@@ -25,10 +26,9 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         guard repeats > 0, batch > 0 else { throw ValidationError("--repeats and --batch must be positive") }
-        let comm = Communicator.world
+        let comm = startRun(blasThreads: blasThreads).communicator
         defer { MPI.finalize() }
-        if let t = blasThreads { BLAS.setThreads(t) } else { BLAS.configureThreadsFromEnvironment() }
-        let log = RankLog(comm)
+        let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
         var result: [String: Any] = [
             "ranks": comm.size, "blas_threads": BLAS.threads, "repeats": repeats,
             "date": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
@@ -36,7 +36,7 @@ struct Bench: ParsableCommand {
         var sgemm: [String: Double] = [:]
         for n in [256, 1024] {
             sgemm["\(n)"] = gemmGFLOPs(m: n, n: n, k: n)
-            log.info(String(format: "sgemm %4d x %4d x %4d: %7.2f GFLOP/s", n, n, n, sgemm["\(n)"]!))
+            log.log(String(format: "sgemm %4d x %4d x %4d: %7.2f GFLOP/s", n, n, n, sgemm["\(n)"]!))
         }
         result["sgemm_gflops"] = sgemm
         let mlp = measureMLP()
@@ -47,19 +47,19 @@ struct Bench: ParsableCommand {
         let util = (mlp["gflops"] as! Double) / peak
         result["mlp_utilization"] = util
         result["mlp_gemm_only_utilization"] = (mlp["gflops"] as! Double) / (mlp["gemm_only_gflops"] as! Double)
-        log.info(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024) timed alongside (%.2f GFLOP/s); same GEMMs alone %.2f GFLOP/s",
+        log.log(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024) timed alongside (%.2f GFLOP/s); same GEMMs alone %.2f GFLOP/s",
                         batch, mlp["gflops"] as! Double, 1000 * (mlp["seconds_per_step"] as! Double), util, peak,
                         mlp["gemm_only_gflops"] as! Double))
         let rng = measureNormals()
         result["normals"] = rng
-        log.info(String(format: "normal draws (Philox + Box-Muller): %.1f M/s; scalar libm reference %.1f M/s (%.2fx)",
+        log.log(String(format: "normal draws (Philox + Box-Muller): %.1f M/s; scalar libm reference %.1f M/s (%.2fx)",
                         rng["simd_per_second"]! / 1e6, rng["scalar_per_second"]! / 1e6, rng["simd_per_second"]! / rng["scalar_per_second"]!))
         if comm.size > 1 {
             var rows: [[String: Any]] = []
             for mb in [1, 4, 16] {
                 let r = try allreduce(comm, megabytes: mb)
                 rows.append(r)
-                log.info(String(format: "allreduce %2d MB over %d ranks: %8.3f ms, %7.2f GB/s algorithm bandwidth",
+                log.log(String(format: "allreduce %2d MB over %d ranks: %8.3f ms, %7.2f GB/s algorithm bandwidth",
                                 mb, comm.size, 1000 * (r["seconds"] as! Double), r["algbw_gbps"] as! Double))
             }
             result["allreduce"] = rows
@@ -67,7 +67,7 @@ struct Bench: ParsableCommand {
         if comm.isRoot, let json {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
-            log.info("wrote \(json)")
+            log.log("wrote \(json)")
         }
     }
 

@@ -4,6 +4,7 @@ import SwiftMPI
 import BLAS
 import NN
 import Diffusion
+import Training
 import Distillation
 
 /// `emd bench-distill`: seconds per distillation step with its breakdown, for the 2-D mixture
@@ -27,7 +28,7 @@ struct BenchDistill: ParsableCommand {
     func run() throws {
         let comm = startRun(blasThreads: nil)
         try runCommand(comm) {
-            let log = try TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, startStep: 0, every: 1, metricsPath: nil)
+            let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
             let kList = ks.split(separator: ",").compactMap { Int($0) }
             // sgemm at 1024, the reference for utilisation, measured in this run.
             let n = 1024
@@ -43,16 +44,18 @@ struct BenchDistill: ParsableCommand {
             log.log(String(format: "sgemm 1024: %.2f GFLOP/s", sgemm))
             var rows: [[String: Any]] = []
             for which in networks.split(separator: ",").map(String.init) {
-                let (net, teacher, edm, dim): (ConditionalNetwork, Denoiser, EDMConfig, Int)
-                let localBatch = (comm.rank + 1) * batch / comm.size - comm.rank * batch / comm.size
+                let (net, netConfig, teacher, edm, dim): (ConditionalNetwork, NetworkConfig, Denoiser, EDMConfig, Int)
+                let localBatch = Shard(comm, globalBatch: batch).count
                 if which == "mixture" {
                     let m = GaussianMixture.ring()
-                    net = MLPNetwork(inputSize: 2, hidden: 128, depth: 3, embeddingSize: 64)
+                    netConfig = NetworkConfig(kind: .mlp, dimension: 2, hidden: 128, depth: 3, embedding: 64)
+                    net = try netConfig.build()
                     teacher = ExactMixtureDenoiser(m)
                     edm = EDMConfig(sigmaData: m.dataStd)
                     dim = 2
                 } else {
-                    net = MLPNetwork(inputSize: 784, hidden: 1024, depth: 3, embeddingSize: 64)
+                    netConfig = NetworkConfig(kind: .mlp, dimension: 784, hidden: 1024, depth: 3, embedding: 64)
+                    net = try netConfig.build()
                     edm = EDMConfig(sigmaData: 0.7)
                     let tp = Parameters(layout: net.layout)
                     tp.initialize(seed: 99)
@@ -62,14 +65,19 @@ struct BenchDistill: ParsableCommand {
                 let initial = Parameters(layout: net.layout)
                 initial.initialize(seed: 1)
                 for k in kList {
-                  for mode in allreduce.split(separator: ",").map(String.init) {
+                  for mode in try allreduce.split(separator: ",").map({ m -> GradientExchangeMode in
+                      guard let mode = GradientExchangeMode(rawValue: String(m)) else {
+                          throw ValidationError("--allreduce: unknown mode '\(m)' (separate, overlap, fused)")
+                      }
+                      return mode
+                  }) {
                     var cfg = DistillConfig()
                     cfg.allreduce = mode
                     cfg.batch = batch
                     cfg.langevinSteps = k
-                    cfg.method = k == 1 ? "baseline" : "emd"
+                    cfg.method = k == 1 ? .baseline : .emd
                     cfg.mixture = .ring()
-                    let d = try Distiller(config: cfg, comm: comm, teacher: teacher, network: net, edm: edm, initial: initial)
+                    let d = try Distiller(config: cfg, collectives: comm, teacher: teacher, networkConfig: netConfig, edm: edm, initial: initial)
                     d.separateImbalance = splitImbalance
                     for _ in 0..<2 { _ = try d.trainStep() }
                     d.times = StepTimes()
@@ -84,7 +92,7 @@ struct BenchDistill: ParsableCommand {
                         BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
                         gemmTimes.append(MPI.wallTime() - t0)
                     }
-                    let wall = try comm.allreduce(stepTimes.sorted()[steps / 2], op: .max)
+                    let wall = try comm.communicator.allreduce(stepTimes.sorted()[steps / 2], op: .max)
                     let sgemmNow = 2 * Double(n * n * n) / gemmTimes.sorted()[steps / 2] / 1e9
                     // Matrix FLOPs per step on this rank (forward F = 2 * macs * local batch):
                     // E-step K x (generator, teacher, student forwards + generator VJP), M-step
@@ -96,7 +104,7 @@ struct BenchDistill: ParsableCommand {
                     let flops = Double(k) * (2 * f + teacherF + (zMoves ? f : 0)) + (zMoves ? f : 0) + 2 * f
                         + Double(cfg.studentSteps) * 4 * f
                     var row: [String: Any] = ["network": which, "dimension": dim, "K": k, "ranks": comm.size,
-                                              "batch": batch, "seconds_per_step": wall, "allreduce": mode]
+                                              "batch": batch, "seconds_per_step": wall, "allreduce": mode.rawValue]
                     row["breakdown_ms"] = d.times.dictionary.mapValues { 1000 * $0 / Double(steps) }
                     row["allreduce_share"] = d.times.allreduce / d.times.total
                     if splitImbalance { row["imbalance_share"] = d.times.imbalance / d.times.total }
@@ -108,7 +116,7 @@ struct BenchDistill: ParsableCommand {
                     rows.append(row)
                     let parts = d.times.dictionary.sorted { $0.key < $1.key }
                         .map { String(format: "%@ %.1f", $0.key, 1000 * $0.value / Double(steps)) }.joined(separator: ", ")
-                    log.log(String(format: "%@ K=%d ranks=%d allreduce=%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode, 1000 * wall,
+                    log.log(String(format: "%@ K=%d ranks=%d allreduce=%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode.rawValue, 1000 * wall,
                                    which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f)",
                                                             flops / wall / 1e9, flops / wall / 1e9 / sgemmNow, sgemmNow) : "", parts))
                   }

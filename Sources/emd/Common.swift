@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwiftMPI
 import BLAS
+import Training
 import Diffusion
 
 /// Options every training command shares.
@@ -12,39 +13,68 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Output folder: checkpoints, metrics.jsonl, final model.")
     var out: String
 
-    @Flag(help: "Continue from the newest checkpoint in --out.")
+    @Flag(help: "Continue from the newest readable checkpoint in --out (its settings must match; steps, time limit, logging and checkpoint interval may change).")
     var resume = false
+
+    @Flag(help: "Replace an earlier run in --out (its checkpoints and metrics are deleted). Without --resume or --overwrite, a folder holding a run is refused.")
+    var overwrite = false
 
     @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
     var blasThreads: Int?
+
+    /// How the run meets an output folder that holds a run.
+    func startMode() throws -> StartMode {
+        guard !(resume && overwrite) else { throw ValidationError("--resume and --overwrite exclude each other") }
+        return resume ? .resume : overwrite ? .overwrite : .fresh
+    }
 }
 
-/// Start MPI and BLAS for a command; install the preemption handler.
-func startRun(blasThreads: Int?) -> Communicator {
-    let comm = Communicator.world
-    if let t = blasThreads { BLAS.setThreads(t) } else { BLAS.configureThreadsFromEnvironment() }
+/// What the process environment says, read here and only here, then passed down.
+struct CommandEnvironment {
+    let faults: FaultPlan
+    let progressStyle: ProgressStyle
+    let blasThreads: Int
+
+    init(_ env: [String: String] = ProcessInfo.processInfo.environment) {
+        faults = FaultPlan(environment: env)
+        // Under mpirun, standard output is a pipe or pty owned by mpirun whether or not a person
+        // watches it: plain lines there unless EMD_PROGRESS=tty asks for the updating line.
+        switch env["EMD_PROGRESS"] {
+        case "tty": progressStyle = .tty
+        case "lines": progressStyle = .lines
+        default: progressStyle = isatty(1) != 0 && env["OMPI_COMM_WORLD_SIZE"] == nil ? .tty : .lines
+        }
+        blasThreads = env["EMD_BLAS_THREADS"].flatMap { Int($0) }.map { min(max($0, 1), 1024) } ?? 1
+        if let dir = env["EMD_FASHION_MNIST_DIR"] { ArrayDataset.fashionMNISTDirectory = dir }
+    }
+}
+
+/// Install the signal handlers (before anything else), start MPI and BLAS for a command.
+func startRun(blasThreads: Int?) -> MPICollectives {
     Preemption.install()
-    return comm
+    let env = CommandEnvironment()
+    BLAS.setThreads(min(max(blasThreads ?? env.blasThreads, 1), 1024))
+    return MPICollectives.world
 }
 
 /// Run `body` on every rank; on an error every rank reports it (rank-tagged on stderr) and the
 /// process exits non-zero. A preempted run exits with `Preemption.exitCode` after its checkpoint.
-func runCommand(_ comm: Communicator, _ body: () throws -> Void) throws {
+func runCommand(_ collectives: Collectives, _ body: () throws -> Void) throws {
     do {
         try body()
         MPI.finalize()
     } catch let stop as RunStop {
-        FileHandle.standardError.write(Data("[rank \(comm.rank)] \(stop)\n".utf8))
-        if case .preempted = stop { MPI.finalize(); throw ExitCode(Preemption.exitCode) }
+        Console.error("[rank \(collectives.rank)] \(stop)\n")
         MPI.finalize()
+        if case .preempted = stop { throw ExitCode(Preemption.exitCode) }
         throw ExitCode(3)
     } catch let e as ExitCode {
         MPI.finalize()
         throw e
     } catch {
-        FileHandle.standardError.write(Data("[rank \(comm.rank)] error: \(error)\n".utf8))
+        Console.error("[rank \(collectives.rank)] error: \(error)\n")
         // Other ranks may be inside a collective: end the whole job rather than hang.
-        if comm.size > 1 { MPI.abort(comm, code: 2) }
+        if collectives.size > 1 { collectives.abort(code: 2) }
         MPI.finalize()
         throw ExitCode(2)
     }
@@ -69,29 +99,15 @@ func parseMixture(_ spec: String?) throws -> GaussianMixture? {
     do { return try GaussianMixture.decode(json: data, source: spec) } catch { throw ValidationError("\(error)") }
 }
 
-/// Gather every rank's parameter checksums; rank 0 logs them and writes `out/ranks.json`
-/// (`identical` is true when every rank holds bit-identical parameters; `hosts` names the node
-/// of each rank).
-func reportChecksums(_ comm: Communicator, _ sets: [(String, UInt64)], out: String, log: TrainingProgress) throws {
-    var report: [String: Any] = ["ranks": comm.size]
-    // Node names, fixed-width so one allgather moves them.
-    let width = 256
-    var name = Array(MPI.processorName.utf8.prefix(width))
-    name += [UInt8](repeating: 0, count: width - name.count)
-    let names = try comm.allgather(name)
-    report["hosts"] = (0..<comm.size).map { r in
-        String(decoding: names[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self)
-    }
-    var allSame = true
-    for (name, sum) in sets {
-        let all = try comm.allgather([Int64(bitPattern: sum)])
-        let same = Set(all).count == 1
-        allSame = allSame && same
-        report[name] = all.map { String(UInt64(bitPattern: $0), radix: 16) }
-    }
-    report["identical"] = allSame
-    if comm.isRoot {
-        try writeJSON(report, to: out + "/ranks.json")
-        log.log("parameter checksums on \(comm.size) rank(s): \(allSame ? "identical" : "DIFFERENT")")
-    }
+/// Every rank's parameter checksums to `out/ranks.json`; rank 0 logs whether they agree.
+func reportChecksums(_ collectives: Collectives, _ sets: [(String, UInt64)], out: String, log: TrainingProgress) throws {
+    let same = try RankReport.write(collectives, sets, to: out + "/ranks.json")
+    log.log("parameter checksums on \(collectives.size) rank(s): \(same ? "identical" : "DIFFERENT")")
+}
+
+/// Rank 0's progress reporter for a run with metrics in `out/metrics.jsonl` (rank 0 opens it).
+func progressReporter(_ collectives: Collectives, steps: Int, every: Int, metricsPath: String?,
+                      style: ProgressStyle) throws -> TrainingProgress {
+    let metrics = try collectives.isRoot ? metricsPath.map { try MetricsLog(path: $0) } : nil
+    return TrainingProgress(isRoot: collectives.isRoot, totalSteps: steps, every: every, style: style, metrics: metrics)
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Training
 import SwiftMPI
 import Diffusion
 import Distillation
@@ -30,10 +31,10 @@ struct Demo: ParsableCommand {
         }
         let mix = try parseMixture(mixture) ?? .ring()
         let comm = startRun(blasThreads: blasThreads)
+        let env = CommandEnvironment()
         try runCommand(comm) {
-            ensureDir(out)
-            let log = try TrainingProgress(isRoot: comm.isRoot, totalSteps: steps, startStep: 0, every: max(1, steps / 10),
-                                           metricsPath: nil)
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: steps, every: max(1, steps / 10), style: env.progressStyle)
             var base = DistillConfig()
             base.mixture = mix
             base.network.dimension = mix.dimension
@@ -44,20 +45,25 @@ struct Demo: ParsableCommand {
             base.logEvery = max(1, steps / 10)
             base.checkpointEvery = steps
             // One initial network for both methods.
-            let setup = try DistillationRun.setup(base, comm: comm, initOut: out + "/init", log: log)
+            let setup = try DistillationRun.setup(base, collectives: comm, initOut: out + "/init", log: log, style: env.progressStyle)
             var results: [String: [String: Any]] = [:]
             var rows: [(String, String, MixtureReport, String)] = []
-            for (name, method) in [("emd", "emd"), ("baseline", "baseline")] {
+            for method in [DistillMethod.emd, .baseline] {
+                let name = method.rawValue
                 var c = base
                 c.method = method
-                let d = try Distiller(config: c, comm: comm, teacher: setup.teacher, network: setup.network,
-                                      edm: setup.edm, initial: setup.initial)
-                d.networkConfigJSON = StrictConfig.json(setup.networkConfig)
-                let t0 = MPI.wallTime()
-                let progress = try TrainingProgress(isRoot: comm.isRoot, totalSteps: steps, startStep: 0,
-                                                    every: c.logEvery, metricsPath: comm.isRoot ? "\(out)/\(name)-metrics.jsonl" : nil)
-                try DistillationRun.train(d, out: "\(out)/\(name)", resume: false, log: progress)
-                let seconds = MPI.wallTime() - t0
+                let d = try Distiller(config: c, collectives: comm, teacher: setup.teacher, networkConfig: setup.networkConfig,
+                                      edm: setup.edm, initial: setup.initial, faults: env.faults)
+                let t0 = WallClock.now()
+                // Each demo run replaces the previous demo's run of the same method.
+                let dir = CheckpointDirectory(path: "\(out)/\(name)", keep: c.keepCheckpoints)
+                try TrainingLoop.claim(dir, collectives: comm, mode: .overwrite, clearing: ["generator.safetensors"])
+                let progress = try progressReporter(comm, steps: steps, every: c.logEvery, metricsPath: "\(out)/\(name)/metrics.jsonl",
+                                                    style: env.progressStyle)
+                let loop = TrainingLoop(collectives: comm, directory: dir,
+                                        schedule: TrainingSchedule(steps: steps, checkpointEvery: c.checkpointEvery), progress: progress)
+                try loop.run(d, finalName: "generator.safetensors")
+                let seconds = WallClock.now() - t0
                 if comm.isRoot {
                     let s = d.sample(count: samples, seed: UInt64(seed) &+ 1000)
                     let r = MixtureMetrics.evaluate(s, mixture: mix)
@@ -65,10 +71,10 @@ struct Demo: ParsableCommand {
                     var row = r.dictionary
                     row["seconds"] = seconds
                     row["seconds_per_step"] = seconds / Double(steps)
-                    row["method"] = method
+                    row["method"] = name
                     row["langevin_steps"] = c.effectiveK
                     results[name] = row
-                    let label = method == "emd" ? "EMD (K = \(c.effectiveK)), one step" : "baseline (K = 1, Diff-Instruct/DMD), one step"
+                    let label = method == .emd ? "EMD (K = \(c.effectiveK)), one step" : "baseline (K = 1, Diff-Instruct/DMD), one step"
                     rows.append((name, label, r, String(format: "%.1f s", seconds)))
                 }
             }
@@ -82,7 +88,7 @@ struct Demo: ParsableCommand {
                 trow["nfe"] = Sampler.heun.nfe(steps: teacherSteps)
                 results["teacher"] = trow
                 rows.append(("teacher", "exact teacher, Heun \(Sampler.heun.nfe(steps: teacherSteps)) NFE", tr, "—"))
-                let initial = OneStepGenerator(network: setup.network, edm: setup.edm, parameters: setup.initial,
+                let initial = OneStepGenerator(network: try setup.networkConfig.build(), edm: setup.edm, parameters: setup.initial,
                                                sigmaInit: base.sigmaInit).sample(count: samples, seed: UInt64(seed) &+ 1000)
                 let ir = MixtureMetrics.evaluate(initial, mixture: mix)
                 try AtomicFile.write(try ScatterPlot.png(samples: initial, mixture: mix), to: "\(out)/initial.png")

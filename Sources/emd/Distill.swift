@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
-import SwiftMPI
 import Diffusion
 import Distillation
 import Evaluation
 import FileFormats
+import Training
 
 /// `emd distill`: EM Distillation of a teacher into a one-step generator.
 struct Distill: ParsableCommand {
@@ -22,7 +22,7 @@ struct Distill: ParsableCommand {
     @Option(help: "Steps fitting the initial network to an exact mixture (when no --init).")
     var initSteps: Int?
     @Option(help: "emd | baseline (the Diff-Instruct/DMD gradient: K = 1, no z step).")
-    var method: String?
+    var method: DistillMethod?
     @Option(help: "Generator steps.") var steps: Int?
     @Option(help: "Global batch of latents.") var batch: Int?
     @Option(name: .customLong("langevin-steps"), help: "K, Langevin steps per E-step.") var langevinSteps: Int?
@@ -41,65 +41,65 @@ struct Distill: ParsableCommand {
     @Option(help: "EMA ramp-up: half-life capped at this fraction of the updates so far (0: plain EMA from initialisation).")
     var emaRampup: Float?
     @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic) or fused (generator and first student update in one buffer).")
-    var allreduce: String?
+    var allreduce: GradientExchangeMode?
     @Option(help: "Seed.") var seed: Int?
     @Option(help: "Stop after this many seconds of training (equal-wall-time comparisons).") var timeLimit: Double?
     @Option(help: "Log every N steps.") var logEvery: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
     @Option(help: "Samples for the final evaluation on a mixture teacher (0: none).") var evalSamples = 10000
 
+    static let overlay: [ConfigOverlay<Distill, DistillConfig>] = [
+        .init(\.teacher, \.teacher), .init(\.initCheckpoint, \.initCheckpoint), .init(\.initSteps, \.initSteps),
+        .init(\.method, \.method), .init(\.steps, \.steps), .init(\.batch, \.batch),
+        .init(\.langevinSteps, \.langevinSteps), .init(\.gammaEps, \.gammaEps), .init(\.gammaZ, \.gammaZ),
+        .init(\.noNoiseCancellation, \.noiseCancellation, to: false), .init(\.normalizeTarget, \.normalizeTarget, to: true),
+        .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
+        .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
+        .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
+        .init(\.allreduce, \.allreduce), .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
+        .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
+    ]
+
     func resolvedConfig() throws -> DistillConfig {
         var c = DistillConfig()
         if let path = opts.config { c = try StrictConfig.load(c, path: path) }
-        if let teacher { c.teacher = teacher }
         if let m = try parseMixture(mixture) {
             c.mixture = m
             c.network.dimension = m.dimension
         }
-        if let initCheckpoint { c.initCheckpoint = initCheckpoint }
-        if let initSteps { c.initSteps = initSteps }
-        if let method { c.method = method }
-        if let steps { c.steps = steps }
-        if let batch { c.batch = batch }
-        if let langevinSteps { c.langevinSteps = langevinSteps }
-        if let gammaEps { c.gammaEps = gammaEps }
-        if let gammaZ { c.gammaZ = gammaZ }
-        if noNoiseCancellation { c.noiseCancellation = false }
-        if normalizeTarget { c.normalizeTarget = true }
-        if let sigmaLo { c.sigmaLo = sigmaLo }
-        if let sigmaHi { c.sigmaHi = sigmaHi }
-        if let sigmaInit { c.sigmaInit = sigmaInit }
-        if let studentSteps { c.studentSteps = studentSteps }
-        if let generatorLr { c.generatorLR = generatorLr }
-        if let studentLr { c.studentLR = studentLr }
-        if let gradClip { c.gradClip = gradClip }
-        if let emaDecay { c.emaDecay = emaDecay }
-        if let emaRampup { c.emaRampup = emaRampup }
-        if let allreduce { c.allreduce = allreduce }
-        if let seed { c.seed = seed }
-        if let timeLimit { c.timeLimit = timeLimit }
-        if let logEvery { c.logEvery = logEvery }
-        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        ConfigOverlay.apply(Self.overlay, from: self, to: &c)
         try c.validate()
         return c
     }
 
     func run() throws {
-        let config: DistillConfig
-        do { config = try resolvedConfig() } catch let e as ConfigError { throw ValidationError(e.description) }
-        let comm = startRun(blasThreads: opts.blasThreads)
-        try runCommand(comm) {
-            ensureDir(opts.out)
-            let progress = try TrainingProgress(isRoot: comm.isRoot, totalSteps: config.steps, startStep: 0,
-                                                every: config.logEvery,
-                                                metricsPath: comm.isRoot ? opts.out + "/metrics.jsonl" : nil)
-            progress.timeLimit = config.timeLimit
-            let d = try DistillationRun.makeDistiller(config, comm: comm, initOut: opts.out + "/init", log: progress)
-            let final = try DistillationRun.train(d, out: opts.out, resume: opts.resume, log: progress)
-            try reportChecksums(comm, [("generator", d.generatorParameters.checksum()),
-                                       ("student", d.studentParameters.checksum())], out: opts.out, log: progress)
+        Preemption.install()
+        let env = CommandEnvironment()
+        let config: DistillConfig, mode: StartMode
+        do { config = try resolvedConfig(); mode = try opts.startMode() } catch let e as ConfigError { throw ValidationError(e.description) }
+        guard evalSamples >= 0, evalSamples <= 10_000_000 else { throw ValidationError("--eval-samples must be in 0...10000000") }
+        let collectives = startRun(blasThreads: opts.blasThreads)
+        try runCommand(collectives) {
+            let dir = CheckpointDirectory(path: opts.out, keep: config.keepCheckpoints)
+            try TrainingLoop.claim(dir, collectives: collectives, mode: mode,
+                                   clearing: ["init", "generator.safetensors", "eval.json", "scatter.png"])
+            let progress = try progressReporter(collectives, steps: config.steps, every: config.logEvery,
+                                                metricsPath: opts.out + "/metrics.jsonl", style: env.progressStyle)
+            let d = try DistillationRun.makeDistiller(config, collectives: collectives, initOut: opts.out + "/init", log: progress,
+                                                      faults: env.faults, style: env.progressStyle)
+            let loop = TrainingLoop(collectives: collectives, directory: dir,
+                                    schedule: TrainingSchedule(steps: config.steps, checkpointEvery: config.checkpointEvery,
+                                                               timeLimit: config.timeLimit),
+                                    progress: progress)
+            if mode == .resume { try loop.resume(d) }
+            let c = config
+            progress.log("distill: method \(c.method.rawValue), K \(c.effectiveK), gamma_eps \(c.gammaEps), gamma_z \(c.effectiveGammaZ), noise cancellation \(c.effectiveNoiseCancellation ? "on" : "off"), sigma [\(c.sigmaLo), \(c.sigmaHi)], \(collectives.size) rank(s), global batch \(c.batch)")
+            let final = try loop.run(d, finalName: "generator.safetensors")
+            if let summary = DistillationRun.timeSummary(d) { progress.log(summary) }
+            try reportChecksums(collectives, [("generator", d.generatorParameters.checksum()),
+                                              ("student", d.studentParameters.checksum())], out: opts.out, log: progress)
             progress.log("generator written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")
-            if config.teacher == "mixture" && evalSamples > 0 && comm.isRoot {
+            if config.teacher == "mixture" && evalSamples > 0 && collectives.isRoot {
                 let s = d.sample(count: evalSamples, seed: UInt64(config.seed) &+ 1000)
                 let r = MixtureMetrics.evaluate(s, mixture: config.mixture)
                 try writeJSON(r.dictionary, to: opts.out + "/eval.json")

@@ -3,6 +3,7 @@ import Foundation
 import SwiftMPI
 import Diffusion
 import Evaluation
+import Training
 
 /// `emd train-classifier`: the convolutional classifier whose penultimate features the image
 /// metrics (FD, precision, recall) use, trained on the dataset's labels.
@@ -19,19 +20,31 @@ struct TrainClassifier: ParsableCommand {
     @Option(name: .customLong("lr"), help: "Peak learning rate (warm-up, then cosine decay).") var learningRate: Float = 2e-3
     @Option(help: "Seed.") var seed = 0
     @Option(help: "Write {accuracy, steps, seconds} as JSON here.") var json: String?
+    @Option(help: "Checkpoint every N steps (into OUT.run/).") var checkpointEvery = 1000
+    @Flag(help: "Continue from the newest checkpoint in OUT.run/ (otherwise an earlier run there is replaced).") var resume = false
 
     func run() throws {
-        guard steps > 0, batch > 0 else { throw ValidationError("--steps and --batch must be positive") }
+        guard steps > 0, batch > 0, checkpointEvery > 0 else { throw ValidationError("--steps, --batch and --checkpoint-every must be positive") }
         let comm = startRun(blasThreads: nil)
+        let env = CommandEnvironment()
         try runCommand(comm) {
             guard comm.isRoot else { return }
             let train = try ArrayDataset.load(data), testSet = try ArrayDataset.load(test)
             let model = ImageClassifier(seed: UInt64(seed))
+            let trainer = try ClassifierTrainer(model: model, dataset: train, steps: steps, batch: batch,
+                                                learningRate: learningRate, seed: UInt64(seed))
+            // Checkpoints and metrics of the run go to OUT.run/; the classifier itself to OUT.
+            let dir = CheckpointDirectory(path: out + ".run")
+            try TrainingLoop.claim(dir, collectives: comm, mode: resume ? .resume : .overwrite)
+            let progress = try progressReporter(comm, steps: steps, every: max(1, steps / 20),
+                                                metricsPath: dir.path + "/metrics.jsonl", style: env.progressStyle)
+            let loop = TrainingLoop(collectives: comm, directory: dir,
+                                    schedule: TrainingSchedule(steps: steps, checkpointEvery: checkpointEvery), progress: progress)
+            if resume { try loop.resume(trainer) }
             let t0 = Date()
-            try model.train(on: train, steps: steps, batch: batch, learningRate: learningRate, seed: UInt64(seed)) { print($0) }
+            try loop.run(trainer, finalPath: out)
             let seconds = Date().timeIntervalSince(t0)
             let accuracy = try model.accuracy(on: testSet)
-            try model.save(to: out)
             print(String(format: "test accuracy %.4f on %d images (%.0f s of training); classifier written to %@",
                          accuracy, testSet.count, seconds, out))
             if let json { try writeJSON(["accuracy": accuracy, "steps": steps, "batch": batch, "seconds": seconds], to: json) }

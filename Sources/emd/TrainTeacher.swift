@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SwiftMPI
 import Diffusion
+import Training
 
 /// `emd train-teacher`: EDM training of a denoiser, data-parallel across ranks.
 struct TrainTeacher: ParsableCommand {
@@ -15,7 +15,7 @@ struct TrainTeacher: ParsableCommand {
     var data: String?
     @Option(help: "Mixture for --data mixture: ring (default), random:D, or a JSON file.")
     var mixture: String?
-    @Option(help: "Network: mlp | resmlp | unet.") var network: String?
+    @Option(help: "Network: mlp | resmlp | unet.") var network: NetworkKind?
     @Option(help: "Hidden width (MLP).") var hidden: Int?
     @Option(help: "Depth (MLP hidden layers or residual blocks + 1).") var depth: Int?
     @Option(help: "U-Net base channels.") var channels: Int?
@@ -27,52 +27,52 @@ struct TrainTeacher: ParsableCommand {
     @Option(help: "Log every N steps.") var logEvery: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
 
+    static let overlay: [ConfigOverlay<TrainTeacher, TeacherConfig>] = [
+        .init(\.data, \.data), .init(\.network, \.network.kind), .init(\.hidden, \.network.hidden),
+        .init(\.depth, \.network.depth), .init(\.channels, \.network.channels), .init(\.steps, \.steps),
+        .init(\.batch, \.batch), .init(\.learningRate, \.learningRate), .init(\.emaDecay, \.emaDecay),
+        .init(\.seed, \.seed), .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
+    ]
+
     func resolvedConfig() throws -> TeacherConfig {
         var c = TeacherConfig()
         if let path = opts.config { c = try StrictConfig.load(c, path: path) }
-        if let data { c.data = data }
-        if let m = try parseMixture(mixture) { c.mixture = m }
-        if c.data != "mixture" && opts.config == nil && network == nil {
-            // Images: a wider MLP by default.
-            c.network = NetworkConfig(kind: "mlp", dimension: 784, hidden: 1024, depth: 3, embedding: 64)
+        let dataSpec = data ?? c.data
+        if dataSpec != "mixture" && opts.config == nil && network == nil {
+            // Images: a wider MLP by default (flags below still override it).
+            c.network = NetworkConfig(kind: .mlp, dimension: 784, hidden: 1024, depth: 3, embedding: 64)
             c.batch = 128
             c.learningRate = 2e-4
         }
-        if let network { c.network.kind = network }
-        if let hidden { c.network.hidden = hidden }
-        if let depth { c.network.depth = depth }
-        if let channels { c.network.channels = channels }
-        if let steps { c.steps = steps }
-        if let batch { c.batch = batch }
-        if let learningRate { c.learningRate = learningRate }
-        if let emaDecay { c.emaDecay = emaDecay }
-        if let seed { c.seed = seed }
-        if let logEvery { c.logEvery = logEvery }
-        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let m = try parseMixture(mixture) { c.mixture = m }
+        ConfigOverlay.apply(Self.overlay, from: self, to: &c)
         try c.validate()
         return c
     }
 
     func run() throws {
-        let config: TeacherConfig
-        do { config = try resolvedConfig() } catch let e as ConfigError { throw ValidationError(e.description) }
-        let comm = startRun(blasThreads: opts.blasThreads)
-        try runCommand(comm) {
+        Preemption.install()
+        let env = CommandEnvironment()
+        let config: TeacherConfig, mode: StartMode
+        do { config = try resolvedConfig(); mode = try opts.startMode() } catch let e as ConfigError { throw ValidationError(e.description) }
+        let collectives = startRun(blasThreads: opts.blasThreads)
+        try runCommand(collectives) {
             let data: TrainingData = config.data == "mixture" ? MixtureData(config.mixture) : try ArrayDataset.load(config.data)
             var cfg = config
             if let images = data as? ArrayDataset, let side = images.imageSide { cfg.network.imageSide = side }
-            let trainer = try TeacherTrainer(config: cfg, comm: comm, data: data)
-            let progress = try TrainingProgress(isRoot: comm.isRoot, totalSteps: cfg.steps, startStep: 0, every: cfg.logEvery,
-                                        metricsPath: comm.isRoot ? ensureDir(opts.out) + "/metrics.jsonl" : nil)
-            let final = try trainer.run(out: opts.out, resume: opts.resume, log: progress)
-            try reportChecksums(comm, [("params", trainer.parameters.checksum())], out: opts.out, log: progress)
+            let trainer = try TeacherTrainer(config: cfg, collectives: collectives, data: data, faults: env.faults)
+            let dir = CheckpointDirectory(path: opts.out, keep: cfg.keepCheckpoints)
+            try TrainingLoop.claim(dir, collectives: collectives, mode: mode, clearing: ["teacher.safetensors"])
+            let progress = try progressReporter(collectives, steps: cfg.steps, every: cfg.logEvery,
+                                                metricsPath: opts.out + "/metrics.jsonl", style: env.progressStyle)
+            let loop = TrainingLoop(collectives: collectives, directory: dir,
+                                    schedule: TrainingSchedule(steps: cfg.steps, checkpointEvery: cfg.checkpointEvery),
+                                    progress: progress)
+            if mode == .resume { try loop.resume(trainer) }
+            progress.log("teacher: \(cfg.data), network \(cfg.network.kind.rawValue) (\(trainer.parameters.count) parameters), sigma_data \(trainer.edm.sigmaData), \(collectives.size) rank(s), global batch \(cfg.batch)")
+            let final = try loop.run(trainer, finalName: "teacher.safetensors")
+            try reportChecksums(collectives, [("params", trainer.parameters.checksum())], out: opts.out, log: progress)
             progress.log("teacher written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")
         }
     }
-}
-
-@discardableResult
-func ensureDir(_ path: String) -> String {
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
 }

@@ -147,7 +147,7 @@ guard args.count == 3 else {
     FileHandle.standardError.write("usage: mpi-selftest collectives|dp-gradient OUTDIR\n".data(using: .utf8)!)
     exit(2)
 }
-BLAS.configureThreadsFromEnvironment()
+BLAS.setThreads(1)
 let comm = Communicator.world
 var report = Report()
 do {

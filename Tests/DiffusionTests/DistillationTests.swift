@@ -2,18 +2,18 @@ import XCTest
 import Foundation
 import NN
 import CounterRNG
-import SwiftMPI
+import Training
 import Diffusion
-import Distillation
+@testable import Distillation
 import Evaluation
 
 final class DistillationTests: XCTestCase {
     /// A small network and its initial weights, shared by the tests below.
-    func smallSetup(hidden: Int = 32, seed: UInt64 = 4) -> (MLPNetwork, EDMConfig, Parameters) {
-        let net = MLPNetwork(inputSize: 2, hidden: hidden, depth: 2, embeddingSize: 16)
-        let p = Parameters(layout: net.layout)
+    func smallSetup(hidden: Int = 32, seed: UInt64 = 4) -> (NetworkConfig, EDMConfig, Parameters) {
+        let config = NetworkConfig(kind: .mlp, dimension: 2, hidden: hidden, depth: 2, embedding: 16)
+        let p = Parameters(layout: try! config.build().layout)
         p.initialize(seed: seed)
-        return (net, EDMConfig(sigmaData: 1.3), p)
+        return (config, EDMConfig(sigmaData: 1.3), p)
     }
 
     /// With the student equal to the teacher the drift is zero, and the E-step is the
@@ -30,8 +30,8 @@ final class DistillationTests: XCTestCase {
             c.gammaEps = gammaEps
             c.gammaZ = gammaZ
             c.sigmaLo = 1; c.sigmaHi = 1   // h_z = gammaZ
-                let teacher = NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: c.batch)
-            let d = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+            let teacher = NetworkDenoiser(network: try net.build(), edm: edm, parameters: p, maxBatch: c.batch)
+            let d = try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p)
             let chains = d.runEStep()
             XCTAssertTrue(chains.drift.allSatisfy { $0 == 0 }, "student = teacher must give zero drift")
             for (name, v, g) in [("eps", chains.eps, gammaEps), ("z", chains.z, gammaZ)] {
@@ -55,11 +55,11 @@ final class DistillationTests: XCTestCase {
         c.noiseCancellation = false
         c.sigmaLo = 1; c.sigmaHi = 1
         c.batch = 1
-        let teacher = NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: 2048)
-        let one = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+        let teacher = NetworkDenoiser(network: try net.build(), edm: edm, parameters: p, maxBatch: 2048)
+        let one = try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p)
         let single = gradientNorm(one.mStepGradientForCurrentStep(), count: p.count)
         c.batch = 2048
-        let many = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+        let many = try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p)
         let averaged = gradientNorm(many.mStepGradientForCurrentStep(), count: p.count)
         XCTAssertGreaterThan(single, 0)
         XCTAssertLessThan(averaged, 4 * single / Float(2048).squareRoot(), "single \(single), batch mean \(averaged)")
@@ -70,13 +70,13 @@ final class DistillationTests: XCTestCase {
     func testBaselineTargetIsDiffInstructGradient() throws {
         let (net, edm, p) = smallSetup()
         var c = DistillConfig()
-        c.method = "baseline"
+        c.method = .baseline
         c.batch = 16
         c.seed = 3
         // The teacher is the exact mixture denoiser and the student an MLP, so D_phi - D_psi != 0.
         let mixture = GaussianMixture.ring()
         let teacher = ExactMixtureDenoiser(mixture)
-        let d = try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p)
+        let d = try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p)
         let chains = d.runEStep()
         // Recompute x_0 = g(z_0) + sigma eps_0 and D_phi - D_psi at it, independently.
         var z0 = [Float](), e0 = [Float]()
@@ -90,7 +90,7 @@ final class DistillationTests: XCTestCase {
         for b in 0..<c.batch { for j in 0..<2 { x[2 * b + j] = g[2 * b + j] + chains.sigma[b] * e0[2 * b + j] } }
         var dphi = x, dpsi = x
         teacher.denoise(x, sigma: chains.sigma, out: &dphi, batch: c.batch)
-        let student = NetworkDenoiser(network: net, edm: edm, parameters: p, maxBatch: c.batch)
+        let student = NetworkDenoiser(network: try net.build(), edm: edm, parameters: p, maxBatch: c.batch)
         student.denoise(x, sigma: chains.sigma, out: &dpsi, batch: c.batch)
         var maxErr: Float = 0, maxVal: Float = 0
         for b in 0..<c.batch {
@@ -109,7 +109,7 @@ final class DistillationTests: XCTestCase {
         let (net, edm, p) = smallSetup(hidden: 24)
         var c = DistillConfig()
         c.batch = 3
-        let d = try Distiller(config: c, comm: .world, teacher: ExactMixtureDenoiser(.ring()), network: net, edm: edm, initial: p)
+        let d = try Distiller(config: c, collectives: .single, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net, edm: edm, initial: p)
         let z = Draws.normals(DrawKey(seed: 1, step: 0, purpose: .test, index: 0), count: 6)
         let v = Draws.normals(DrawKey(seed: 2, step: 0, purpose: .test, index: 0), count: 6)
         let vjp = d.latentGradient(z: z, v: v, n: 3)
@@ -150,7 +150,7 @@ final class DistillationTests: XCTestCase {
         func emaLag(rampup: Float) throws -> Double {
             var cc = c
             cc.emaRampup = rampup
-            let d = try Distiller(config: cc, comm: .world, teacher: ExactMixtureDenoiser(.ring()), network: net, edm: edm, initial: p)
+            let d = try Distiller(config: cc, collectives: .single, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net, edm: edm, initial: p)
             for _ in 0..<40 { _ = try d.trainStep() }
             let live = d.generatorParameters.values, ema = d.generatorEMA.values.data
             var lag = 0.0, moved = 0.0
@@ -173,7 +173,7 @@ final class DistillationTests: XCTestCase {
         c.langevinSteps = 3
         c.studentSteps = 2
         let teacher = ExactMixtureDenoiser(.ring())
-        func make() throws -> Distiller { try Distiller(config: c, comm: .world, teacher: teacher, network: net, edm: edm, initial: p) }
+        func make() throws -> Distiller { try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p) }
         let straight = try make()
         for _ in 0..<12 { _ = try straight.trainStep() }
         let first = try make()
@@ -196,7 +196,7 @@ final class DistillationTests: XCTestCase {
         var tc = TeacherConfig()
         tc.steps = 1500
         tc.seed = 2
-        let fit = try TeacherTrainer(config: tc, comm: .world, data: MixtureData(tc.mixture))
+        let fit = try TeacherTrainer(config: tc, collectives: .single, data: MixtureData(tc.mixture))
         for _ in 0..<tc.steps { _ = try fit.trainStep() }
         let initial = Parameters(layout: fit.network.layout)
         fit.ema.copy(into: initial)
@@ -204,7 +204,7 @@ final class DistillationTests: XCTestCase {
         c.steps = 600
         c.emaDecay = 0.95
         c.seed = 2
-        let d = try Distiller(config: c, comm: .world, teacher: ExactMixtureDenoiser(c.mixture), network: fit.network,
+        let d = try Distiller(config: c, collectives: .single, teacher: ExactMixtureDenoiser(c.mixture), networkConfig: fit.config.network,
                               edm: fit.edm, initial: initial)
         let before = MixtureMetrics.evaluate(d.sample(count: 5000, seed: 77), mixture: c.mixture)
         for _ in 0..<c.steps { _ = try d.trainStep() }

@@ -2,6 +2,7 @@ import XCTest
 import NN
 import CounterRNG
 import Diffusion
+import Training
 import Evaluation
 
 final class MixtureTests: XCTestCase {

@@ -2,7 +2,7 @@ import XCTest
 import Foundation
 import NN
 import CounterRNG
-import SwiftMPI
+import Training
 import FileFormats
 import Diffusion
 import Evaluation
@@ -22,7 +22,7 @@ final class TeacherTests: XCTestCase {
         c.steps = 2500
         c.seed = 1
         let m = c.mixture
-        let trainer = try TeacherTrainer(config: c, comm: .world, data: MixtureData(m))
+        let trainer = try TeacherTrainer(config: c, collectives: .single, data: MixtureData(m))
         for _ in 0..<c.steps { _ = try trainer.trainStep() }
         let learned = NetworkDenoiser(network: trainer.network, edm: trainer.edm,
                                       parameters: { let p = Parameters(layout: trainer.network.layout); trainer.ema.copy(into: p); return p }(),
@@ -70,13 +70,13 @@ final class TeacherTests: XCTestCase {
         c.steps = 40
         c.network.hidden = 32
         let data = MixtureData(c.mixture)
-        let straight = try TeacherTrainer(config: c, comm: .world, data: data)
+        let straight = try TeacherTrainer(config: c, collectives: .single, data: data)
         for _ in 0..<40 { _ = try straight.trainStep() }
-        let first = try TeacherTrainer(config: c, comm: .world, data: data)
+        let first = try TeacherTrainer(config: c, collectives: .single, data: data)
         for _ in 0..<20 { _ = try first.trainStep() }
         let dir = scratch("resume")
         try first.checkpoint().write(to: dir + "/c.safetensors")
-        let resumed = try TeacherTrainer(config: c, comm: .world, data: data)
+        let resumed = try TeacherTrainer(config: c, collectives: .single, data: data)
         try resumed.restore(try Checkpoint.read(dir + "/c.safetensors"))
         XCTAssertEqual(resumed.step, 20)
         for _ in 0..<20 { _ = try resumed.trainStep() }
@@ -92,8 +92,8 @@ final class TeacherTests: XCTestCase {
         var c = Checkpoint()
         c.add("t", shape: [2], values: [1, 2])
         for s in [10, 20, 30] { try dir.save(c, step: s) }
-        XCTAssertEqual(dir.steps(), [20, 30])
-        XCTAssertEqual(dir.latest(), dir.file(step: 30))
+        XCTAssertEqual(dir.checkpoints().map(\.step), [20, 30])
+        XCTAssertEqual(dir.checkpoints().last?.file, dir.file(step: 30))
     }
 }
 
@@ -102,7 +102,7 @@ final class BadInputTests: XCTestCase {
     func writeTeacher(_ dir: String, hidden: Int = 16) throws -> String {
         var c = TeacherConfig()
         c.network.hidden = hidden
-        let t = try TeacherTrainer(config: c, comm: .world, data: MixtureData(c.mixture))
+        let t = try TeacherTrainer(config: c, collectives: .single, data: MixtureData(c.mixture))
         let path = dir + "/teacher.safetensors"
         try t.checkpoint().write(to: path)
         return path
@@ -139,7 +139,7 @@ final class BadInputTests: XCTestCase {
         // A trainer configured differently refuses to resume from it.
         var c = TeacherConfig()
         c.network.hidden = 32
-        let t = try TeacherTrainer(config: c, comm: .world, data: MixtureData(c.mixture))
+        let t = try TeacherTrainer(config: c, collectives: .single, data: MixtureData(c.mixture))
         XCTAssertThrowsError(try t.restore(try Checkpoint.read(path)))
     }
 
@@ -182,7 +182,7 @@ final class BadInputTests: XCTestCase {
         c.batch = 0
         XCTAssertThrowsError(try c.validate()) { e in XCTAssertTrue("\(e)".contains("batch"), "\(e)") }
         c.batch = -3
-        XCTAssertThrowsError(try TeacherTrainer(config: c, comm: .world, data: MixtureData(c.mixture)))
+        XCTAssertThrowsError(try TeacherTrainer(config: c, collectives: .single, data: MixtureData(c.mixture)))
     }
 
     func testBadIDXDataset() throws {
@@ -206,7 +206,7 @@ final class BadInputTests: XCTestCase {
         // A bigger checkpoint to write over it.
         var c = TeacherConfig()
         c.network.hidden = 64
-        let bigger = try TeacherTrainer(config: c, comm: .world, data: MixtureData(c.mixture)).checkpoint()
+        let bigger = try TeacherTrainer(config: c, collectives: .single, data: MixtureData(c.mixture)).checkpoint()
         signal(SIGXFSZ, SIG_IGN)
         var old = rlimit()
         getrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)

@@ -1,4 +1,5 @@
 import XCTest
+import Training
 import Diffusion
 import NN
 import Evaluation
@@ -96,8 +97,12 @@ final class ImageClassifierTests: XCTestCase {
         let model = ImageClassifier(seed: 1)
         let before = try model.accuracy(on: held)
         let start = Date()
-        var lines: [String] = []
-        try model.train(on: small, steps: 150, batch: 32, learningRate: 2e-3, seed: 3) { lines.append($0) }
+        let trainer = try ClassifierTrainer(model: model, dataset: small, steps: 150, batch: 32, learningRate: 2e-3, seed: 3)
+        var lines: [[(String, Double)]] = []
+        while trainer.step < 150 {
+            _ = try trainer.trainStep()
+            if trainer.step % 50 == 0 { lines.append(trainer.metrics()) }
+        }
         let seconds = Date().timeIntervalSince(start)
         let after = try model.accuracy(on: held)
         print(String(format: "short training: accuracy %.3f -> %.3f on %d test images in %.1fs", before, after, nTest, seconds))
@@ -140,7 +145,8 @@ final class ImageClassifierTests: XCTestCase {
         let lr = Float(env["EMD_EVAL_LR"] ?? "") ?? 2e-3
         let model = ImageClassifier(seed: 0)
         let start = Date()
-        try model.train(on: train, steps: steps, batch: batch, learningRate: lr, seed: 0) { print($0) }
+        let trainer = try ClassifierTrainer(model: model, dataset: train, steps: steps, batch: batch, learningRate: lr, seed: 0)
+        while trainer.step < steps { _ = try trainer.trainStep() }
         let seconds = Date().timeIntervalSince(start)
         let accuracy = try model.accuracy(on: test)
         print(String(format: "full training: %d steps x %d in %.1fs, test accuracy %.4f", steps, batch, seconds, accuracy))

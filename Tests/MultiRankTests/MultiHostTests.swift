@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Training
 import Diffusion
 
 /// Two "hosts" made as Linux network namespaces joined by veth links (launch/netns-hosts.sh),

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Training
 import Diffusion
 
 /// `emd train-teacher` and `emd distill` under mpirun: rank-count invariance, identical
@@ -7,6 +8,17 @@ import Diffusion
 final class TrainingRankTests: XCTestCase {
     static let teacherArgs = ["train-teacher", "--data", "mixture", "--hidden", "32", "--steps", "60", "--batch", "64",
                               "--log-every", "20", "--checkpoint-every", "30"]
+
+    /// One small teacher (60 steps on the mixture) shared by every test of this class.
+    nonisolated(unsafe) static var teacherFixture: URL?
+    static func sharedTeacher() throws -> URL {
+        if let t = teacherFixture { return t }
+        let dir = try MPIRun.tempDir("shared-teacher")
+        let r = try MPIRun.runSingle("emd", teacherArgs + ["--out", dir.path], timeout: 120)
+        guard r.status == 0 else { throw NSError(domain: "fixture", code: Int(r.status), userInfo: [NSLocalizedDescriptionKey: r.output]) }
+        teacherFixture = dir
+        return dir
+    }
 
     func emd(ranks: Int, _ args: [String], timeout: TimeInterval = 300, file: StaticString = #filePath,
              line: UInt = #line) throws -> MPIRun.Result {
@@ -52,9 +64,7 @@ final class TrainingRankTests: XCTestCase {
     /// 1-rank and 2-rank distillation (EMD, K = 4) of the same global batch of latents agree;
     /// 3 oversubscribed ranks too; every rank ends with identical generator and student.
     func testDistillationRankCountInvariance() throws {
-        let teacher = try MPIRun.tempDir("dt")
-        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
-        XCTAssertEqual(rt.status, 0, rt.output)
+        let teacher = try Self.sharedTeacher()
         let initPath = teacher.appendingPathComponent("teacher.safetensors").path
         let args = ["distill", "--teacher", "mixture", "--init", initPath, "--steps", "12", "--batch", "48",
                     "--langevin-steps", "4", "--student-steps", "2", "--log-every", "4", "--eval-samples", "0"]
@@ -70,17 +80,15 @@ final class TrainingRankTests: XCTestCase {
         assertClose(finals[0], finals[2], relative: 1e-4, "generator, 1 vs 3 ranks")
     }
 
-    static let preemptTeacher = ["train-teacher", "--data", "mixture", "--hidden", "64", "--batch", "64", "--log-every", "50",
-                                 "--checkpoint-every", "100000", "--steps", "4000"]
+    static let preemptTeacher = ["train-teacher", "--data", "mixture", "--hidden", "64", "--batch", "64", "--log-every", "10",
+                                 "--checkpoint-every", "100000"]
 
     /// The three gradient all-reduce modes on 2 ranks: "overlap" (non-blocking, interleaved with
     /// the next update's draws and samples) is bit-identical to "separate"; "fused" (generator
     /// and first student update in one buffer, the student one generator update behind) gives
     /// different but close parameters; every rank ends identical in each mode.
     func testAllreduceModesOnTwoRanks() throws {
-        let teacher = try MPIRun.tempDir("ar-teacher")
-        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
-        XCTAssertEqual(rt.status, 0, rt.output)
+        let teacher = try Self.sharedTeacher()
         var finals: [String: [Float]] = [:]
         for mode in ["separate", "overlap", "fused"] {
             let out = try MPIRun.tempDir("ar-\(mode)")
@@ -118,14 +126,45 @@ final class TrainingRankTests: XCTestCase {
 
     /// SIGUSR1 to mpirun (which forwards it to every rank; Slurm's --signal sends it) preempts
     /// a 2-rank run: all ranks agree, checkpoint and exit with the requeue code 75; the resumed
-    /// run, on 1 rank, ends where an uninterrupted run ends.
+    /// run, on 1 rank, ends where an uninterrupted run of the same length ends. The run is
+    /// endless until signalled, and the reference is trained afterwards to the step the
+    /// preempted run reached plus 20, so the signal cannot miss.
     func testPreemptionUnderMpirunCheckpointsAndResumes() throws {
-        try preemptAndResume(Self.preemptTeacher, ranks: 2, signal: SIGUSR1, resumeRanks: 1, file: "teacher.safetensors", group: "params")
+        let base = Self.preemptTeacher
+        let cut = try MPIRun.tempDir("cut")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["mpirun", "-np", "2", "--oversubscribe", try MPIRun.executable("emd")] + base + ["--steps", "1000000", "--out", cut.path]
+        var env = MPIRun.cleanEnvironment()
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        // Wait until training has started (the metrics file has a line), then preempt.
+        let metrics = cut.appendingPathComponent("metrics.jsonl").path
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try? Data(contentsOf: URL(fileURLWithPath: metrics)))?.isEmpty ?? true {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(p.processIdentifier, SIGUSR1)
+        p.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 75, "preempted run should exit 75:\n\(output)")
+        guard let saved = CheckpointDirectory(path: cut.path).checkpoints().last?.step else {
+            return XCTFail("no checkpoint after preemption:\n\(output)")
+        }
+        try resumeAndCompare(base, cut: cut, total: saved + 20, resumeRanks: 1, uninterruptedRanks: 1, exact: false,
+                             file: "teacher.safetensors", group: "params")
     }
 
-    /// SIGTERM straight to a single-rank process (what srun and schedulers send to tasks).
+    /// A preemption signal raised in a single-rank process at a known step (the fault hook
+    /// EMD_FAULT_PREEMPT raises SIGTERM there, as srun and schedulers send it to tasks): the
+    /// handler sees it, the run checkpoints at that step and exits 75; resumed on 2 ranks.
     func testSigtermPreemptsSingleRank() throws {
-        try preemptAndResume(Self.preemptTeacher, ranks: 1, signal: SIGTERM, resumeRanks: 2, file: "teacher.safetensors", group: "params")
+        try preemptAndResume(Self.preemptTeacher + ["--steps", "60"], ranks: 1, fault: "0:30", savedStep: 31, resumeRanks: 2,
+                             file: "teacher.safetensors", group: "params")
     }
 
     static func distillArgs(_ teacher: URL, steps: Int) -> [String] {
@@ -134,14 +173,13 @@ final class TrainingRankTests: XCTestCase {
          "--log-every", "50", "--checkpoint-every", "100000", "--eval-samples", "0"]
     }
 
-    /// A distillation under mpirun on 2 ranks gets SIGTERM on every rank mid-way (what Slurm
-    /// sends to the tasks of a preempted job step): it checkpoints generator, student and both
-    /// optimisers and exits 75; resumed on 2 ranks it ends bit-identical to an uninterrupted run.
+    /// A distillation under mpirun on 2 ranks where one rank receives SIGTERM at step 20 (the
+    /// fault hook raises it there): the ranks agree in that step's all-reduce, checkpoint
+    /// generator, student and both optimisers, and exit 75; resumed on 2 ranks the run ends
+    /// bit-identical to an uninterrupted one.
     func testDistillationSigtermUnderMpirunResumesExactly() throws {
-        let teacher = try MPIRun.tempDir("pd-teacher")
-        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
-        XCTAssertEqual(rt.status, 0, rt.output)
-        try preemptAndResume(Self.distillArgs(teacher, steps: 1500), ranks: 2, signal: SIGTERM, signalRanks: true,
+        let teacher = try Self.sharedTeacher()
+        try preemptAndResume(Self.distillArgs(teacher, steps: 40), ranks: 2, fault: "1:20", savedStep: 21,
                              resumeRanks: 2, uninterruptedRanks: 2, exact: true, file: "generator.safetensors", group: "generator")
     }
 
@@ -149,9 +187,7 @@ final class TrainingRankTests: XCTestCase {
     /// chains and every draw are keyed by global index, so only the summation order differs
     /// from an uninterrupted 1-rank run.
     func testDistillationCheckpointResumesOnOtherRankCounts() throws {
-        let teacher = try MPIRun.tempDir("rc-teacher")
-        let rt = try emd(ranks: 1, Self.teacherArgs + ["--out", teacher.path])
-        XCTAssertEqual(rt.status, 0, rt.output)
+        let teacher = try Self.sharedTeacher()
         let full = try MPIRun.tempDir("rc-full")
         let rf = try emd(ranks: 1, Self.distillArgs(teacher, steps: 120) + ["--out", full.path])
         XCTAssertEqual(rf.status, 0, rf.output)
@@ -168,59 +204,32 @@ final class TrainingRankTests: XCTestCase {
         }
     }
 
-    /// Run `base` uninterrupted on `uninterruptedRanks`; run it again on `ranks` ranks, signal it
-    /// once training is under way (mpirun itself, or with `signalRanks` every rank process), expect
-    /// exit 75 and a checkpoint, resume on `resumeRanks` ranks and compare the final `group`
-    /// tensors: bit for bit with `exact`, else up to summation-order differences.
-    func preemptAndResume(_ base: [String], ranks: Int, signal: Int32, signalRanks: Bool = false, resumeRanks: Int,
+    /// Run `base` on `ranks` ranks with the preemption fault at `fault` (RANK:STEP), expect exit
+    /// 75 and a checkpoint at `savedStep`, then resume and compare (`resumeAndCompare`).
+    func preemptAndResume(_ base: [String], ranks: Int, fault: String, savedStep: Int, resumeRanks: Int,
                           uninterruptedRanks: Int = 1, exact: Bool = false, file: String, group: String) throws {
-        let full = try MPIRun.tempDir("full")
-        let rf = try emd(ranks: uninterruptedRanks, base + ["--out", full.path])
-        XCTAssertEqual(rf.status, 0, rf.output)
         let cut = try MPIRun.tempDir("cut")
-        // Start, then signal once training is under way.
-        let p = Process()
-        if ranks == 1 {
-            p.executableURL = URL(fileURLWithPath: try MPIRun.executable("emd"))
-            p.arguments = base + ["--out", cut.path]
-        } else {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["mpirun", "-np", "\(ranks)", "--oversubscribe", try MPIRun.executable("emd")] + base + ["--out", cut.path]
-        }
-        var env = MPIRun.cleanEnvironment()
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"; env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        // Wait until training has started (the metrics file appears), then preempt.
-        let metrics = cut.appendingPathComponent("metrics.jsonl").path
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline, (try? Data(contentsOf: URL(fileURLWithPath: metrics)))?.isEmpty ?? true {
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        if signalRanks {
-            // The rank processes are mpirun's children.
-            let ps = try MPIRun.runProcess("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"], timeout: 10, environment: [:])
-            let pids = ps.output.split(separator: "\n").compactMap { Int32($0) }
-            XCTAssertEqual(pids.count, ranks, "rank processes: \(ps.output)")
-            for pid in pids { kill(pid, signal) }
-        } else {
-            kill(p.processIdentifier, signal)
-        }
-        p.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        XCTAssertEqual(p.terminationStatus, 75, "preempted run should exit 75:\n\(output)")
-        let dir = CheckpointDirectory(path: cut.path)
-        guard let saved = dir.steps().last else { return XCTFail("no checkpoint after preemption:\n\(output)") }
-        XCTAssertGreaterThan(saved, 0)
-        let total = Int(base[base.firstIndex(of: "--steps")! + 1])!
-        XCTAssertLessThan(saved, total, "the run finished before the signal; nothing was tested")
-        // Resume on another rank count.
-        let rr = try emd(ranks: resumeRanks, base + ["--out", cut.path, "--resume"])
+        let r = try ranks == 1 ? MPIRun.runSingle("emd", base + ["--out", cut.path], environment: ["EMD_FAULT_PREEMPT": fault])
+            : MPIRun.run(ranks: ranks, "emd", base + ["--out", cut.path], timeout: 300, environment: ["EMD_FAULT_PREEMPT": fault])
+        XCTAssertEqual(r.status, 75, "preempted run should exit 75:\n\(r.output)")
+        XCTAssertEqual(CheckpointDirectory(path: cut.path).checkpoints().map(\.step), [savedStep], r.output)
+        let total = Int(base[base.lastIndex(of: "--steps")! + 1])!
+        try resumeAndCompare(base, cut: cut, total: total, resumeRanks: resumeRanks, uninterruptedRanks: uninterruptedRanks,
+                             exact: exact, file: file, group: group)
+    }
+
+    /// Resume the preempted run in `cut` to `total` steps on `resumeRanks` ranks, train the same
+    /// run uninterrupted on `uninterruptedRanks`, and compare the final `group` tensors: bit for
+    /// bit with `exact`, else up to summation-order differences.
+    func resumeAndCompare(_ base: [String], cut: URL, total: Int, resumeRanks: Int, uninterruptedRanks: Int, exact: Bool,
+                          file: String, group: String) throws {
+        let args = base + ["--steps", "\(total)"]
+        let rr = try emd(ranks: resumeRanks, args + ["--out", cut.path, "--resume"])
         XCTAssertEqual(rr.status, 0, rr.output)
         XCTAssertTrue(rr.output.contains("resumed from"), rr.output)
+        let full = try MPIRun.tempDir("full")
+        let rf = try emd(ranks: uninterruptedRanks, args + ["--out", full.path])
+        XCTAssertEqual(rf.status, 0, rf.output)
         let a = try tensors(full.appendingPathComponent(file).path, group: group)
         let b = try tensors(cut.appendingPathComponent(file).path, group: group)
         if exact { XCTAssertEqual(a, b, "preempted + resumed vs uninterrupted, same rank count: not bit-identical") }

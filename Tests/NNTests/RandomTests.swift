@@ -130,3 +130,12 @@ final class RandomTests: XCTestCase {
         XCTAssertNotEqual(p, permutation(1000, key: DrawKey(seed: 1, step: 1, purpose: .shuffle, index: 0)))
     }
 }
+
+/// Purposes of these tests (kinds chosen to mirror the trainers' own, which live in the modules
+/// above NN).
+private extension Purpose {
+    static let latent = Purpose(kind: 10)
+    static let langevinEps = Purpose(kind: 13)
+    static let langevinZ = Purpose(kind: 14)
+    static let shuffle = Purpose(kind: 4)
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Training
 import BLAS
 import CounterRNG
 import Diffusion
@@ -259,78 +260,25 @@ public final class ImageClassifier {
         return Double(correct) / Double(dataset.count)
     }
 
-    /// Train with Adam on softmax cross-entropy: `steps` minibatches of `batch` images visited in
-    /// epochs shuffled by `permutation` keyed by (`seed`, epoch). The learning rate warms up
-    /// linearly over the first 2% of steps and then follows a cosine decay to 2% of
-    /// `learningRate`. Progress lines go to `log` about twenty times. Returns the mean loss and
-    /// training accuracy over the last logging interval.
-    @discardableResult
-    public func train(on dataset: ArrayDataset, steps: Int, batch: Int, learningRate: Float = 2e-3, seed: UInt64 = 0,
-                      log: (String) -> Void = { _ in }) throws -> (loss: Double, accuracy: Double) {
-        guard let labels = dataset.labels else { throw ImageEvaluationError("dataset \(dataset.name) has no labels") }
-        guard dataset.dimension == Self.imageSize else {
-            throw ImageEvaluationError("dataset \(dataset.name) has dimension \(dataset.dimension), need \(Self.imageSize)")
-        }
-        precondition(steps >= 0 && batch > 0)
-        let ws = workspace(batch: batch)
-        let adam = Adam(count: parameters.count, learningRate: learningRate)
-        let d = Self.imageSize, n = dataset.count
-        var order: [Int] = [], orderEpoch = -1
-        var batchLabels = [Int](repeating: 0, count: batch)
-        let warmup = max(1, steps / 50)
-        let logEvery = max(1, steps / 20)
-        var lossSum = 0.0, correct = 0, seen = 0, last = (loss: Double.nan, accuracy: Double.nan)
-        let start = Date()
-        dataset.values.withUnsafeBufferPointer { values in
-            for step in 0..<steps {
-                for i in 0..<batch {
-                    let pos = step * batch + i, epoch = pos / n
-                    if epoch != orderEpoch {
-                        order = permutation(n, key: DrawKey(seed: seed, step: epoch, purpose: .shuffle, index: 0))
-                        orderEpoch = epoch
-                    }
-                    let j = order[pos % n]
-                    (ws.input.data + i * d).update(from: values.baseAddress! + j * d, count: d)
-                    batchLabels[i] = labels[j]
-                }
-                let t = Float(step) / Float(max(1, steps - 1))
-                let cosine = 0.02 + 0.98 * 0.5 * (1 + cosf(Float.pi * t))
-                adam.learningRate = learningRate * min(1, Float(step + 1) / Float(warmup)) * cosine
-                parameters.zeroGrads()
-                forward(ws.input.data, n: batch, ws)
-                let r = batchLabels.withUnsafeBufferPointer { crossEntropy($0.baseAddress!, n: batch, ws) }
-                backward(ws.input.data, n: batch, ws)
-                adam.update(parameters)
-                lossSum += r.loss * Double(batch); correct += r.correct; seen += batch
-                if (step + 1) % logEvery == 0 || step + 1 == steps {
-                    last = (lossSum / Double(seen), Double(correct) / Double(seen))
-                    log(String(format: "classifier step %d/%d  loss %.4f  train acc %.4f  lr %.2e  %.1fs",
-                               step + 1, steps, last.loss, last.accuracy, Double(adam.learningRate),
-                               Date().timeIntervalSince(start)))
-                    lossSum = 0; correct = 0; seen = 0
-                }
-            }
-        }
-        return last
-    }
-
     /// Write the parameters and architecture to a safetensors checkpoint (metadata "kind":
     /// "classifier").
     public func save(to path: String) throws {
         var c = Checkpoint()
         c.add(group: "params", layout: parameters.layout, values: parameters.values)
-        c.metadata = ["kind": "classifier", "channels": channels.map(String.init).joined(separator: ","),
-                      "hidden": String(hidden), "side": String(Self.side), "classes": String(Self.classes)]
+        c.metadata = architectureMetadata
         try c.write(to: path)
+    }
+
+    /// The metadata that `load` needs to rebuild this architecture.
+    var architectureMetadata: [String: String] {
+        ["kind": CheckpointKind.classifier.rawValue, "channels": channels.map(String.init).joined(separator: ","),
+         "hidden": String(hidden), "side": String(Self.side), "classes": String(Self.classes)]
     }
 
     /// Read a classifier written by `save`.
     public static func load(from path: String) throws -> ImageClassifier {
         let c = try Checkpoint.read(path)
-        let kind = try c.meta("kind")
-        guard kind == "classifier" else {
-            throw ImageEvaluationError("\(path): checkpoint kind is '\(kind)', expected 'classifier'")
-        }
+        try CheckpointKind.classifier.check(c)
         let channels = try c.meta("channels").split(separator: ",").compactMap { Int($0) }
         let hidden = try c.metaInt("hidden")
         guard channels.count == 3, channels.allSatisfy({ $0 > 0 }), hidden > 0,

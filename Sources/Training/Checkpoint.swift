@@ -70,8 +70,17 @@ public struct Checkpoint {
         }
     }
 
-    /// Write atomically to `path` (temporary file, fsync, rename).
+    /// The name of the first tensor holding a NaN or an infinity, if any.
+    public var firstNonFiniteTensor: String? {
+        tensors.keys.sorted().first { name in !tensors[name]!.values.withUnsafeBufferPointer { $0.isEmpty || allFinite($0.baseAddress!, count: $0.count) } }
+    }
+
+    /// Write atomically to `path` (temporary file, fsync, rename). A state holding NaN or
+    /// infinity is refused: it would be a model that only looks trained.
     public func write(to path: String) throws {
+        if let bad = firstNonFiniteTensor {
+            throw ConfigError("refusing to write \(path): tensor \(bad) holds non-finite values (the run diverged; resume from an earlier checkpoint with a lower learning rate)")
+        }
         var entries: [SafeTensorsEntry] = []
         for (name, t) in tensors { entries.append(try SafeTensorsEntry(name: name, shape: t.shape, floats: t.values)) }
         try SafeTensorsFile(tensors: entries, metadata: metadata).write(to: path)
@@ -97,38 +106,5 @@ public struct Checkpoint {
             c.tensors[name] = (e.shape, try e.floats())
         }
         return c
-    }
-}
-
-/// A folder of numbered checkpoints (`ckpt-00001000.safetensors`), keeping the newest `keep`.
-public struct CheckpointDirectory {
-    public let path: String
-    public let keep: Int
-
-    public init(path: String, keep: Int = 3) {
-        self.path = path
-        self.keep = max(1, keep)
-    }
-
-    public func file(step: Int) -> String { (path as NSString).appendingPathComponent(String(format: "ckpt-%08d.safetensors", step)) }
-
-    /// Steps of the checkpoints present, ascending.
-    public func steps() -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-        return names.compactMap { n -> Int? in
-            guard n.hasPrefix("ckpt-"), n.hasSuffix(".safetensors") else { return nil }
-            return Int(n.dropFirst(5).dropLast(12))
-        }.sorted()
-    }
-
-    /// Path of the newest checkpoint, if any.
-    public func latest() -> String? { steps().last.map(file(step:)) }
-
-    /// Write `checkpoint` for `step` atomically, then delete all but the newest `keep`.
-    public func save(_ checkpoint: Checkpoint, step: Int) throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try checkpoint.write(to: file(step: step))
-        let all = steps()
-        for s in all.dropLast(keep) { try? FileManager.default.removeItem(atPath: file(step: s)) }
     }
 }

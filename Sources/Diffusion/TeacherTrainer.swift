@@ -1,0 +1,122 @@
+import Foundation
+import NN
+import CounterRNG
+import Training
+
+/// Data-parallel EDM training: each rank takes its shard of every global batch, gradients are
+/// summed with one all-reduce, every rank applies the same Adam step. Driven by `TrainingLoop`.
+public final class TeacherTrainer: Trainable {
+    public let config: TeacherConfig
+    public let collectives: Collectives
+    public let data: TrainingData
+    public let network: ConditionalNetwork
+    public let edm: EDMConfig
+    public let parameters: Parameters
+    public let adam: Adam
+    public let ema: EMA
+    public let faults: FaultPlan
+    public private(set) var step = 0
+    let denoiser: NetworkDenoiser
+    let shard: Shard
+    let loss: DenoisingScoreMatching
+    let x0, noise, sigma: Tensor
+    let agreed = StepAgreement()
+    var lastLoss = 0.0, lastNorm: Float = 0
+
+    public init(config: TeacherConfig, collectives: Collectives, data: TrainingData, faults: FaultPlan = .none) throws {
+        try config.validate()
+        var nc = config.network
+        nc.dimension = data.dimension
+        var cfg = config
+        cfg.network = nc
+        if cfg.edm.sigmaData <= 0 { cfg.edm.sigmaData = data.dataStd }
+        self.config = cfg
+        self.collectives = collectives
+        self.data = data
+        self.faults = faults
+        edm = cfg.edm
+        network = try nc.build()
+        let rows = Shard(collectives, globalBatch: cfg.batch).capacity
+        try ResourceLimits.checkMemory(floats: nc.activationFloatsPerSample.flatMap { act in
+            ResourceLimits.product([rows, 6 * data.dimension + act]) }, what: "teacher training with a global batch of \(cfg.batch)")
+        parameters = Parameters(layout: network.layout)
+        parameters.initialize(seed: UInt64(cfg.seed))
+        adam = Adam(count: parameters.count, learningRate: cfg.learningRate, beta1: cfg.beta1, beta2: cfg.beta2,
+                    weightDecay: cfg.weightDecay)
+        ema = EMA(parameters, decay: cfg.emaDecay)
+        shard = Shard(collectives, globalBatch: cfg.batch)
+        let n = shard.capacity, d = data.dimension
+        denoiser = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: n)
+        loss = DenoisingScoreMatching(edm: edm, dimension: d, capacity: n)
+        x0 = Tensor(shape: [n, d]); noise = Tensor(shape: [n, d]); sigma = Tensor(shape: [n])
+    }
+
+    public var samplesPerStep: Int { config.batch }
+
+    /// This rank's loss sum for the current step, gradients into `parameters.grads`.
+    func localLossAndGradient() -> Double {
+        let d = data.dimension, seed = UInt64(config.seed)
+        for b in 0..<shard.count {
+            let gi = shard.lower + b
+            data.fill(step: step, position: gi, batch: config.batch, seed: seed, into: x0.data + b * d)
+            sigma[b] = edm.trainingSigma(normal: Draws.normal(DrawKey(seed: seed, step: step, purpose: .dataSigma, index: gi)))
+            Draws.normal(DrawKey(seed: seed, step: step, purpose: .dataNoise, index: gi), into: noise.data + b * d, count: d)
+        }
+        loss.prepare(clean: x0.data, sigma: sigma.data, noise: noise.data, count: shard.count)
+        return loss.lossAndGradient(denoiser, clean: x0.data, sigma: sigma.data, count: shard.count, globalBatch: config.batch)
+    }
+
+    public func trainStep() throws -> Bool {
+        let local = localLossAndGradient()
+        try faults.inject(rank: collectives.rank, step: step, grads: parameters.grads)
+        try collectives.allreduceSum(parameters.grads, count: parameters.count)
+        let finite = allFinite(parameters.grads, count: parameters.count)
+        try agreed.reach(collectives, localLoss: finite ? local : .nan)
+        try agreed.throwIfNonFinite(step: step)
+        lastNorm = clipGradientNorm(parameters.grads, count: parameters.count, maxNorm: config.gradClip)
+        adam.update(parameters)
+        // Every rank holds the same parameters, so each reaches the same verdict alone.
+        guard allFinite(parameters.values, count: parameters.count) else {
+            throw RunStop.nonFiniteParameters(step: step)
+        }
+        ema.update(parameters)
+        lastLoss = agreed.lossSum
+        step += 1
+        return agreed.stopRequested
+    }
+
+    public func metrics() -> [(String, Double)] { [("loss", lastLoss), ("grad_norm", Double(lastNorm))] }
+
+    /// The tensors of the training state, by checkpoint group (one list for save and restore).
+    var stateGroups: [(String, UnsafeMutablePointer<Float>)] {
+        [("params", parameters.values), ("ema", ema.values.data), ("adam_m", adam.m.data), ("adam_v", adam.v.data)]
+    }
+
+    public func checkpoint() -> Checkpoint {
+        var c = Checkpoint()
+        for (group, values) in stateGroups { c.add(group: group, layout: network.layout, values: values) }
+        c.metadata = [
+            "format": "emd-checkpoint-1", "kind": CheckpointKind.teacher.rawValue, "step": "\(step)", "adam_step": "\(adam.step)",
+            "seed": "\(config.seed)", "config": StrictConfig.json(config), "network": StrictConfig.json(config.network),
+            "edm": StrictConfig.json(edm), "data": config.data, "ranks_at_save": "\(collectives.size)",
+        ]
+        return c
+    }
+
+    /// Restore a state written by `checkpoint()` (any rank count) of the same run: its stored
+    /// config must match this one but for the schedule and logging.
+    public func restore(_ c: Checkpoint) throws {
+        try CheckpointKind.teacher.check(c)
+        let saved = try c.metaJSON("network", as: NetworkConfig.self)
+        guard saved == config.network else {
+            throw ConfigError("\(c.path): checkpoint network \(StrictConfig.json(saved)) differs from the configured \(StrictConfig.json(config.network))")
+        }
+        try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
+                                      mutable: TeacherConfig.resumableKeys, source: c.path)
+        for (group, values) in stateGroups { try c.load(group: group, layout: network.layout, into: values) }
+        step = try c.metaInt("step")
+        adam.step = try c.metaInt("adam_step")
+    }
+
+    public func stateChecksum() -> UInt64 { parameters.checksum() ^ UInt64(step) }
+}

@@ -1,0 +1,76 @@
+import Training
+
+/// How one distillation step moves its gradients across ranks, given the step's phases: the
+/// generator's gradient is ready (after the E-step and M-step); each schedule reduces it,
+/// applies the generator update, and runs the student's updates with their reductions.
+protocol GradientExchange {
+    /// Returns the generator update's agreed results and the last student loss.
+    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double)
+}
+
+extension GradientExchangeMode {
+    /// The schedule for this mode.
+    var schedule: GradientExchange {
+        switch self {
+        case .separate: return SeparateExchange()
+        case .overlap: return OverlappedExchange()
+        case .fused: return FusedExchange()
+        }
+    }
+}
+
+/// One blocking all-reduce per network update.
+struct SeparateExchange: GradientExchange {
+    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double) {
+        try d.reduce(d.generatorParameters.grads, count: d.generatorParameters.count)
+        let gen = try d.updateGenerator(localLoss: generatorLoss, guarded: guarded)
+        var studentLoss = 0.0
+        for j in 0..<d.config.studentSteps { studentLoss = try d.studentStep(j) }
+        return (gen, studentLoss)
+    }
+}
+
+/// The arithmetic of `SeparateExchange`, with each all-reduce in flight while the next update's
+/// draws and generator samples, which do not depend on it, are computed.
+struct OverlappedExchange: GradientExchange {
+    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double) {
+        let c = d.collectives, ns = d.config.studentSteps
+        try c.startAllreduceSum(d.generatorParameters.grads, count: d.generatorParameters.count)
+        if ns > 0 { d.studentDraw(0); try c.progressPending() }
+        try d.waitPending()
+        let gen = try d.updateGenerator(localLoss: generatorLoss, guarded: guarded)
+        var studentLoss = 0.0
+        guard ns > 0 else { return (gen, studentLoss) }
+        d.studentSamples()
+        var local = d.studentGradient()
+        for j in 0..<ns {
+            try c.startAllreduceSum(d.studentParameters.grads, count: d.studentParameters.count)
+            if j + 1 < ns {
+                d.studentDraw(j + 1)
+                try c.progressPending()
+                d.studentSamples()
+            }
+            try d.waitPending()
+            studentLoss = try d.updateStudent(localLoss: local)
+            if j + 1 < ns { local = d.studentGradient() }
+        }
+        return (gen, studentLoss)
+    }
+}
+
+/// The generator's gradient and the first student update's in one all-reduce of the shared
+/// gradient buffer; that student update is computed against the generator before this step's
+/// update.
+struct FusedExchange: GradientExchange {
+    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double) {
+        guard d.config.studentSteps > 0 else { return try SeparateExchange().exchange(d, generatorLoss: generatorLoss, guarded: guarded) }
+        d.studentDraw(0)
+        d.studentSamples()
+        let local = d.studentGradient()
+        try d.reduce(d.generatorParameters.grads, count: d.generatorParameters.count + d.studentParameters.count)
+        let gen = try d.updateGenerator(localLoss: generatorLoss, guarded: guarded)
+        var studentLoss = try d.updateStudent(localLoss: local)
+        for j in 1..<d.config.studentSteps { studentLoss = try d.studentStep(j) }
+        return (gen, studentLoss)
+    }
+}

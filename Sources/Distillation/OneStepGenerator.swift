@@ -1,0 +1,55 @@
+import Foundation
+import NN
+import CounterRNG
+import Diffusion
+import Training
+
+/// A trained one-step generator: g(z) = D(sigma_init z; sigma_init).
+public struct OneStepGenerator {
+    public let network: ConditionalNetwork
+    public let edm: EDMConfig
+    public let parameters: Parameters
+    public let sigmaInit: Float
+
+    public init(network: ConditionalNetwork, edm: EDMConfig, parameters: Parameters, sigmaInit: Float) {
+        self.network = network
+        self.edm = edm
+        self.parameters = parameters
+        self.sigmaInit = sigmaInit
+    }
+
+    /// Load the EMA generator (or the live one) from a distillation checkpoint.
+    public static func load(_ path: String, useEMA: Bool = true) throws -> OneStepGenerator {
+        let c = try Checkpoint.read(path)
+        try CheckpointKind.generator.check(c)
+        let nc = try c.metaJSON("network", as: NetworkConfig.self)
+        let net = try nc.build()
+        let p = Parameters(layout: net.layout)
+        try c.load(group: useEMA ? "generator_ema" : "generator", layout: net.layout, into: p.values)
+        guard let s = Float(try c.meta("sigma_init")) else { throw ConfigError("\(path): bad sigma_init") }
+        return OneStepGenerator(network: net, edm: try c.metaJSON("edm", as: EDMConfig.self), parameters: p, sigmaInit: s)
+    }
+
+    /// `count` samples, one network evaluation each, latents keyed by (seed, global index).
+    public func sample(count: Int, seed: UInt64, first: Int = 0, chunk: Int = 512) -> [Float] {
+        let d = network.inputSize
+        let den = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: chunk)
+        let zt = Tensor(shape: [chunk, d]), sg = Tensor(shape: [chunk])
+        sg.fill(sigmaInit)
+        var out = [Float](repeating: 0, count: count * d)
+        var start = 0
+        while start < count {
+            let n = min(chunk, count - start)
+            for b in 0..<n {
+                Draws.normal(DrawKey(seed: seed, step: 0, purpose: .evaluation, index: first + start + b),
+                             into: zt.data + b * d, count: d)
+            }
+            for i in 0..<(n * d) { zt[i] *= sigmaInit }
+            out.withUnsafeMutableBufferPointer { o in
+                den.denoise(zt.data, sigma: sg.data, out: o.baseAddress! + start * d, batch: n)
+            }
+            start += n
+        }
+        return out
+    }
+}

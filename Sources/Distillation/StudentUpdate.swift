@@ -1,0 +1,52 @@
+import NN
+import CounterRNG
+import Diffusion
+import Training
+
+/// The student phase: D_psi tracks the generator's score by denoising score matching on fresh
+/// generator samples, z' ~ N(0, I), x0 = g(z'), sigma' ~ LogNormal, x = x0 + sigma' n. In
+/// phases (draws, samples, gradient) so that an overlapped gradient exchange can interleave
+/// them with reductions: draws and samples do not depend on the student's parameters.
+final class StudentUpdate {
+    let shard: Shard
+    let dimension: Int
+    let globalBatch: Int
+    let student: NetworkDenoiser
+    let loss: DenoisingScoreMatching
+    /// z', x0 = g(z'), sigma' and n of the current update.
+    let latent, clean, sigma, noise: Tensor
+
+    init(shard: Shard, student: NetworkDenoiser, edm: EDMConfig, globalBatch: Int) {
+        self.shard = shard
+        self.student = student
+        self.globalBatch = globalBatch
+        dimension = student.network.inputSize
+        let n = shard.capacity
+        loss = DenoisingScoreMatching(edm: edm, dimension: dimension, capacity: n)
+        latent = Tensor(shape: [n, dimension]); clean = Tensor(shape: [n, dimension]); noise = Tensor(shape: [n, dimension])
+        sigma = Tensor(shape: [n])
+    }
+
+    /// Draw z', sigma' and n of student update `j` of generator step `step`.
+    func draw(_ j: Int, seed: UInt64, step: Int) {
+        let d = dimension
+        for b in 0..<shard.count {
+            let gi = shard.lower + b, row = b * d
+            Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentLatent.sub(j), index: gi), into: latent.data + row, count: d)
+            sigma[b] = loss.edm.trainingSigma(normal: Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentSigma.sub(j), index: gi)))
+            Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentNoise.sub(j), index: gi), into: noise.data + row, count: d)
+        }
+    }
+
+    /// x0 = g(z') with the current generator, and x = x0 + sigma' n.
+    func samples(_ generator: Generator) {
+        generator.forward(latent, into: clean, n: shard.count)
+        loss.prepare(clean: clean.data, sigma: sigma.data, noise: noise.data, count: shard.count)
+    }
+
+    /// The student's loss on the prepared samples, its gradient into the student's gradients;
+    /// returns the local loss sum.
+    func gradient() -> Double {
+        loss.lossAndGradient(student, clean: clean.data, sigma: sigma.data, count: shard.count, globalBatch: globalBatch)
+    }
+}

@@ -1,0 +1,30 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+nonisolated(unsafe) private var preemptionSignal: sig_atomic_t = 0
+
+/// Preemption: SIGTERM, SIGUSR1 (what Slurm sends before a time limit or requeue) or SIGINT
+/// sets a flag that training loops read once per step; the ranks agree on it, checkpoint, and
+/// exit with `Preemption.exitCode` so a batch script can requeue. Sampling and evaluation read
+/// the same flag between chunks.
+public enum Preemption {
+    /// Exit status of a run stopped by a preemption signal after checkpointing (EX_TEMPFAIL).
+    public static let exitCode: Int32 = 75
+
+    /// Install the handler (first thing a command does, so an early signal is not lost), and
+    /// ignore SIGPIPE so that a closed output pipe is a write error, not a silent death.
+    public static func install() {
+        let handler: @convention(c) (Int32) -> Void = { _ in preemptionSignal = 1 }
+        signal(SIGTERM, handler)
+        signal(SIGUSR1, handler)
+        signal(SIGINT, handler)
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Whether this process has received a preemption signal.
+    public static var requested: Bool { preemptionSignal != 0 }
+
+    /// Raise SIGTERM in this process, as a scheduler would (fault injection).
+    public static func raiseSignal() { raise(SIGTERM) }
+}

@@ -1,0 +1,31 @@
+import Foundation
+
+/// `ranks.json`: every rank's parameter checksums and node, gathered to rank 0, so a user (and
+/// the tests) can see that all ranks hold bit-identical parameters at the end of a run.
+public enum RankReport {
+    /// Gather `sets` (name, checksum) from every rank; rank 0 writes `path` and returns whether
+    /// all ranks agree on every set (every rank returns the same answer).
+    @discardableResult
+    public static func write(_ collectives: Collectives, _ sets: [(String, UInt64)], to path: String) throws -> Bool {
+        var report: [String: Any] = ["ranks": collectives.size]
+        let width = 256
+        var name = Array(collectives.hostName.utf8.prefix(width))
+        name += [UInt8](repeating: 0, count: width - name.count)
+        let names = try collectives.allgather(bytes: name)
+        report["hosts"] = (0..<collectives.size).map { r in
+            String(decoding: names[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self)
+        }
+        var allSame = true
+        for (name, sum) in sets {
+            let all = try collectives.allgather(Int64(bitPattern: sum))
+            allSame = allSame && Set(all).count == 1
+            report[name] = all.map { String(UInt64(bitPattern: $0), radix: 16) }
+        }
+        report["identical"] = allSame
+        if collectives.isRoot {
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+        return allSame
+    }
+}

@@ -1,0 +1,77 @@
+import XCTest
+import NN
+import CounterRNG
+import Training
+import Diffusion
+@testable import Distillation
+
+/// Rank-count behaviour without mpirun: the same trainers on 1, 2 and 3 simulated ranks
+/// (threads, `LocalCollectives`). Only the summation order of the gradients may differ, every
+/// rank must end bit-identical, and ranks beyond the batch must not break anything.
+final class RankInvarianceTests: XCTestCase {
+    func distill(ranks: Int, batch: Int, mode: GradientExchangeMode = .separate) throws -> [[Float]] {
+        let net = NetworkConfig(kind: .mlp, dimension: 2, hidden: 24, depth: 2, embedding: 16)
+        let initial = Parameters(layout: try net.build().layout)
+        initial.initialize(seed: 5)
+        var c = DistillConfig()
+        c.batch = batch
+        c.langevinSteps = 3
+        c.studentSteps = 2
+        c.allreduce = mode
+        let config = c
+        return try LocalCollectives.run(ranks: ranks) { col -> [Float] in
+            let d = try Distiller(config: config, collectives: col, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net,
+                                  edm: EDMConfig(sigmaData: 1.3), initial: initial)
+            for _ in 0..<8 { _ = try d.trainStep() }
+            return Array(d.generatorParameters.valueBuffer) + Array(d.studentParameters.valueBuffer)
+        }
+    }
+
+    func relative(_ a: [Float], _ b: [Float]) -> Double {
+        var diff = 0.0, norm = 0.0
+        for i in a.indices { diff += Double(a[i] - b[i]) * Double(a[i] - b[i]); norm += Double(a[i]) * Double(a[i]) }
+        return (diff / norm).squareRoot()
+    }
+
+    func testDistillationIsRankCountInvariant() throws {
+        let one = try distill(ranks: 1, batch: 30)[0]
+        for ranks in [2, 3] {
+            let all = try distill(ranks: ranks, batch: 30)
+            XCTAssertTrue(all.allSatisfy { $0 == all[0] }, "ranks differ on \(ranks) ranks")
+            XCTAssertLessThan(relative(one, all[0]), 1e-5, "\(ranks) ranks vs 1")
+            XCTAssertNotEqual(one, all[0], "summation order should differ on \(ranks) ranks; identical means the batch was not split")
+        }
+        // The overlapped exchange does the same arithmetic as the separate one.
+        XCTAssertEqual(try distill(ranks: 2, batch: 30, mode: .overlap)[0], try distill(ranks: 2, batch: 30)[0])
+        // More ranks than samples: idle ranks still take part in every collective.
+        let sparse = try distill(ranks: 3, batch: 2)
+        XCTAssertTrue(sparse.allSatisfy { $0 == sparse[0] })
+        XCTAssertLessThan(relative(try distill(ranks: 1, batch: 2)[0], sparse[0]), 1e-5)
+    }
+
+    func testTeacherTrainingIsRankCountInvariant() throws {
+        var c = TeacherConfig()
+        c.network.hidden = 24
+        c.batch = 40
+        let config = c
+        func train(_ ranks: Int) throws -> [[Float]] {
+            try LocalCollectives.run(ranks: ranks) { col -> [Float] in
+                let t = try TeacherTrainer(config: config, collectives: col, data: MixtureData(config.mixture))
+                for _ in 0..<10 { _ = try t.trainStep() }
+                return Array(t.parameters.valueBuffer)
+            }
+        }
+        let one = try train(1)[0], three = try train(3)
+        XCTAssertTrue(three.allSatisfy { $0 == three[0] })
+        XCTAssertLessThan(relative(one, three[0]), 1e-5)
+    }
+
+    /// Every module's random-draw purposes are distinct kinds (a collision would correlate two
+    /// kinds of draws).
+    func testDrawPurposesAreDistinct() {
+        let all: [Purpose] = [.parameterInit, .dataNoise, .dataSigma, .shuffle, .dataSample, .sampling, .latent, .initialEps,
+                              .distillSigma, .langevinEps, .langevinZ, .studentLatent, .studentSigma, .studentNoise,
+                              .evaluation, .test]
+        XCTAssertEqual(Set(all.map { $0.raw >> 16 }).count, all.count)
+    }
+}

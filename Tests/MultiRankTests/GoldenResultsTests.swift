@@ -1,0 +1,38 @@
+import Foundation
+import XCTest
+
+/// Results that a refactoring must not change: the final parameter checksums (bit patterns) of
+/// a fixed short teacher run and a fixed short distillation, recorded with the code before the
+/// training runtime was restructured (2026-12-02, OpenBLAS with OPENBLAS_CORETYPE=Haswell as
+/// this machine sets it; another BLAS kernel rounds differently, so the test skips there).
+final class GoldenResultsTests: XCTestCase {
+    func checksums(_ out: URL) throws -> [String: [String]] {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("ranks.json"))) as? [String: Any]
+        var sums: [String: [String]] = [:]
+        for key in ["params", "generator", "student"] { if let v = json?[key] as? [String] { sums[key] = v } }
+        return sums
+    }
+
+    func testShortTeacherAndDistillationAreBitIdenticalToTheRecordedRuns() throws {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == "Haswell" else {
+            throw XCTSkip("recorded with OPENBLAS_CORETYPE=Haswell; this process has \(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "none")")
+        }
+        let teacher = try MPIRun.tempDir("golden-teacher")
+        let t = try MPIRun.runSingle("emd", ["train-teacher", "--data", "mixture", "--hidden", "32", "--steps", "60", "--batch", "64",
+                                             "--out", teacher.path])
+        XCTAssertEqual(t.status, 0, t.output)
+        XCTAssertEqual(try checksums(teacher)["params"], ["32519ae6a2d6aa2"])
+        let initPath = teacher.appendingPathComponent("teacher.safetensors").path
+        for (method, generator, student) in [("emd", "d3d3e1eedb2ccb6c", "2b22e0e712bb628f"),
+                                             ("baseline", "8656df0ad1f78adf", "51ddb302d3f12f6b")] {
+            let out = try MPIRun.tempDir("golden-\(method)")
+            let d = try MPIRun.runSingle("emd", ["distill", "--teacher", "mixture", "--init", initPath, "--steps", "12", "--batch", "48",
+                                                 "--langevin-steps", "4", "--student-steps", "2", "--eval-samples", "0",
+                                                 "--method", method, "--out", out.path])
+            XCTAssertEqual(d.status, 0, d.output)
+            let sums = try checksums(out)
+            XCTAssertEqual(sums["generator"], [generator], method)
+            XCTAssertEqual(sums["student"], [student], method)
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import XCTest
+import Training
+
+/// The output folder of a run and the run's own output, against misuse: a failed or closed
+/// standard output, a second run on the same folder, a fresh run into a used folder, a resume
+/// with other settings, ranks that see different folders, settings that can only diverge.
+final class RunFolderTests: XCTestCase {
+    static let teacher = ["train-teacher", "--data", "mixture", "--hidden", "16", "--batch", "32", "--log-every", "1"]
+
+    func shell(_ command: String, timeout: TimeInterval = 120) throws -> MPIRun.Result {
+        try MPIRun.runProcess("/bin/sh", ["-c", command], timeout: timeout, environment: [:])
+    }
+
+    /// Standard output on a full device, and closed after one line (| head -1): the run ends
+    /// normally with its model written (no SIGILL from a failed write, no SIGPIPE death).
+    func testFailedOrClosedStandardOutputDoesNotKillTraining() throws {
+        let emd = try MPIRun.executable("emd")
+        for (tag, redirect) in [("full", "> /dev/full"), ("pipe", "| head -1")] {
+            let out = try MPIRun.tempDir("stdout-\(tag)")
+            let r = try shell("'\(emd)' \(Self.teacher.joined(separator: " ")) --steps 200 --out '\(out.path)' \(redirect); echo status=$?")
+            XCTAssertFalse(r.timedOut)
+            if tag == "full" { XCTAssertTrue(r.output.contains("status=0"), r.output) }
+            XCTAssertTrue(r.output.contains("writing to standard output failed") || tag == "pipe", r.output)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("teacher.safetensors").path), "\(tag): \(r.output)")
+        }
+    }
+
+    /// A fresh run into a folder holding a run is refused; --overwrite replaces it; --resume with
+    /// a setting that changes the run is refused naming it, and with a longer schedule goes on.
+    func testUsedFolderNeedsResumeOrOverwriteAndResumeChecksSettings() throws {
+        let out = try MPIRun.tempDir("used")
+        let first = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "20", "--checkpoint-every", "10", "--out", out.path])
+        XCTAssertEqual(first.status, 0, first.output)
+        let again = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "20", "--out", out.path])
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.output.contains("holds an earlier run") && again.output.contains("--overwrite"), again.output)
+        for (flag, value, key) in [("--batch", "16", "batch"), ("--seed", "3", "seed"), ("--lr", "0.0005", "learningRate")] {
+            let r = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "30", flag, value, "--out", out.path, "--resume"])
+            XCTAssertNotEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.output.contains("\(key) was"), "\(flag): \(r.output)")
+        }
+        let longer = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "30", "--out", out.path, "--resume"])
+        XCTAssertEqual(longer.status, 0, longer.output)
+        XCTAssertTrue(longer.output.contains("resumed from") && longer.output.contains("at step 20"), longer.output)
+        let over = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "5", "--out", out.path, "--overwrite"])
+        XCTAssertEqual(over.status, 0, over.output)
+        XCTAssertEqual(CheckpointDirectory(path: out.path).checkpoints().map(\.step), [5])
+    }
+
+    /// A distillation resumed with another mixture: its initial-network folder and its
+    /// checkpoints both belong to the first mixture, and the run is refused.
+    func testDistillationResumeWithAnotherMixtureIsRefused() throws {
+        let out = try MPIRun.tempDir("mix")
+        let args = ["distill", "--init-steps", "20", "--steps", "4", "--batch", "16", "--langevin-steps", "2", "--student-steps", "1",
+                    "--eval-samples", "0", "--out", out.path]
+        let first = try MPIRun.runSingle("emd", args)
+        XCTAssertEqual(first.status, 0, first.output)
+        let other = try MPIRun.runSingle("emd", args + ["--mixture", "random:2", "--resume"])
+        XCTAssertNotEqual(other.status, 0, other.output)
+        XCTAssertTrue(other.output.contains("mixture."), other.output)
+    }
+
+    /// Two runs on one folder at once: the second is refused, naming the first.
+    func testSecondRunOnTheSameFolderIsRefused() throws {
+        let out = try MPIRun.tempDir("twice")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try MPIRun.executable("emd"))
+        p.arguments = Self.teacher + ["--steps", "100000000", "--log-every", "1000", "--out", out.path]
+        p.environment = MPIRun.cleanEnvironment()
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        defer { p.terminate(); p.waitUntilExit() }
+        let lock = out.appendingPathComponent(".emd.lock").path
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, (try? String(contentsOfFile: lock, encoding: .utf8))?.isEmpty ?? true { Thread.sleep(forTimeInterval: 0.05) }
+        let second = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "10", "--out", out.path, "--resume"])
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.output.contains("in use by another run") && second.output.contains("pid \(p.processIdentifier)"), second.output)
+    }
+
+    /// Ranks given different folders on --resume (the issue's reproduction of a node-local
+    /// --out): both fail at once, before any step, and no checkpoint is written from mixed states.
+    func testRanksWithDifferentFoldersFailTogetherOnResume() throws {
+        let a = try MPIRun.tempDir("node-a"), b = try MPIRun.tempDir("node-b")
+        let seed = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "40", "--checkpoint-every", "40", "--out", a.path])
+        XCTAssertEqual(seed.status, 0, seed.output)
+        let emd = try MPIRun.executable("emd")
+        let args = Self.teacher + ["--steps", "60", "--resume"]
+        let t0 = Date()
+        let r = try MPIRun.runProcess("/usr/bin/env", ["mpirun", "--oversubscribe", "--mca", "btl", "self,vader,tcp",
+                                                       "-np", "1", emd] + args + ["--out", a.path]
+                                                       + [":", "-np", "1", emd] + args + ["--out", b.path],
+                                      timeout: 60, environment: [:])
+        XCTAssertFalse(r.timedOut, r.output)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
+        XCTAssertTrue(r.output.contains("different output folders") && r.output.contains("same --out"), r.output)
+        XCTAssertEqual(CheckpointDirectory(path: a.path).checkpoints().map(\.step), [40])
+    }
+
+    /// Settings that can only diverge are refused up front, and an update that makes the
+    /// parameters non-finite stops the run before they are saved.
+    func testDivergentSettingsAreRefusedAndNonFiniteParametersNeverSaved() throws {
+        for (args, word) in [(["--lr", "1e30"], "learningRate"), (["--lr", "inf"], "learningRate"), (["--batch", "4611686018427387904"], "batch"),
+                             (["--batch", "10000000"], "memory")] {
+            let r = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "1", "--out", try MPIRun.tempDir("bad").path] + args, timeout: 60)
+            XCTAssertNotEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.output.contains(word), "\(args): \(r.output)")
+        }
+        for args in [["--sigma-hi", "inf"], ["--gamma-z", "inf"], ["--generator-lr", "inf"], ["--batch", "4611686018427387904"]] {
+            let r = try MPIRun.runSingle("emd", ["distill", "--steps", "1", "--out", try MPIRun.tempDir("badd").path] + args, timeout: 60)
+            XCTAssertNotEqual(r.status, 0, r.output)
+            XCTAssertFalse(r.output.contains("lower learning rate"), "\(args): \(r.output)")
+        }
+    }
+}

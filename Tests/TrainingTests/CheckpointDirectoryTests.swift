@@ -1,0 +1,83 @@
+import XCTest
+import Foundation
+import Training
+
+func scratchDirectory(_ tag: String) -> String {
+    let d = NSTemporaryDirectory() + "emd-training-\(tag)-\(UUID().uuidString)"
+    try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+func smallCheckpoint(_ value: Float) -> Checkpoint {
+    var c = Checkpoint()
+    c.add("t", shape: [2], values: [value, 2])
+    return c
+}
+
+final class CheckpointDirectoryTests: XCTestCase {
+    func testKeepsTheNewestAndParsesEveryNumbering() throws {
+        let path = scratchDirectory("keep")
+        let dir = CheckpointDirectory(path: path, keep: 2)
+        for s in [10, 20, 30] { try dir.save(smallCheckpoint(Float(s)), step: s) }
+        XCTAssertEqual(dir.checkpoints().map(\.step), [20, 30])
+        // A stray file with another digit count names its own file, not a padded one that does
+        // not exist; an unparseable name is ignored.
+        try smallCheckpoint(70).write(to: path + "/ckpt-70.safetensors")
+        FileManager.default.createFile(atPath: path + "/ckpt-x.safetensors", contents: Data())
+        XCTAssertEqual(dir.checkpoints().last?.file, path + "/ckpt-70.safetensors")
+        XCTAssertEqual(dir.newestReadable(log: { _ in })?.step, 70)
+    }
+
+    /// A corrupt newest checkpoint: resume falls back to the newest that reads, and says so.
+    func testCorruptNewestFallsBackToAnOlderOne() throws {
+        let dir = CheckpointDirectory(path: scratchDirectory("fallback"), keep: 3)
+        for s in [10, 20] { try dir.save(smallCheckpoint(Float(s)), step: s) }
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: dir.file(step: 30)))
+        var lines: [String] = []
+        let found = dir.newestReadable { lines.append($0) }
+        XCTAssertEqual(found?.step, 20)
+        XCTAssertEqual(found?.checkpoint.tensors["t"]?.values, [20, 2])
+        XCTAssertEqual(lines.count, 1)
+        XCTAssertTrue(lines[0].contains(dir.file(step: 30)) && lines[0].contains("falling back"), lines[0])
+    }
+
+    /// Two runs on one folder: the second is refused with the first's process named, until the
+    /// first ends; leftovers of an interrupted checkpoint write are removed by the next run.
+    func testLockRefusesASecondRunAndCleansStaleTemporaries() throws {
+        let path = scratchDirectory("lock")
+        FileManager.default.createFile(atPath: path + "/.ckpt-00000010.safetensors.tmp-999-1", contents: Data([1]))
+        var first: CheckpointDirectory? = CheckpointDirectory(path: path)
+        try first!.acquire()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path + "/.ckpt-00000010.safetensors.tmp-999-1"))
+        XCTAssertThrowsError(try CheckpointDirectory(path: path).acquire()) { e in
+            XCTAssertTrue("\(e)".contains("in use by another run") && "\(e)".contains("pid \(getpid())"), "\(e)")
+        }
+        first = nil
+        XCTAssertNoThrow(try CheckpointDirectory(path: path).acquire())
+        XCTAssertThrowsError(try CheckpointDirectory(path: "").acquire()) { XCTAssertTrue("\($0)".contains("--out is empty")) }
+        XCTAssertThrowsError(try CheckpointDirectory(path: "/dev/null").acquire())
+    }
+
+    /// A state holding NaN is never written.
+    func testNonFiniteStateIsNotWritten() {
+        var c = Checkpoint()
+        c.add("w", shape: [3], values: [1, .nan, 2])
+        let path = scratchDirectory("nan") + "/c.safetensors"
+        XCTAssertThrowsError(try c.write(to: path)) { XCTAssertTrue("\($0)".contains("non-finite"), "\($0)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+    }
+}
+
+final class ConfigCompatibilityTests: XCTestCase {
+    func testChangedSettingsAreNamedAndScheduleChangesAllowed() throws {
+        let saved = #"{"batch":64,"seed":0,"steps":100,"network":{"hidden":32},"logEvery":10}"#
+        XCTAssertNoThrow(try ConfigCompatibility.check(saved: saved, current: #"{"batch":64,"seed":0,"steps":500,"network":{"hidden":32},"logEvery":1}"#,
+                                                       mutable: ["steps", "logEvery"], source: "c"))
+        XCTAssertThrowsError(try ConfigCompatibility.check(saved: saved, current: #"{"batch":32,"seed":0,"steps":100,"network":{"hidden":64},"logEvery":10}"#,
+                                                           mutable: ["steps", "logEvery"], source: "c")) { e in
+            let s = "\(e)"
+            XCTAssertTrue(s.contains("batch was 64, now 32") && s.contains("network.hidden was 32, now 64"), s)
+            XCTAssertFalse(s.contains("seed"), s)
+        }
+    }
+}
