@@ -57,16 +57,18 @@ let package = Package(
         // Seeded mutation fuzzing of the input parsers (docs/reliability.md).
         .executableTarget(
             name: "emd-fuzz",
-            dependencies: ["Distillation", "Diffusion", "Training", "FileFormats", "CounterRNG",
+            dependencies: ["Distillation", "Diffusion", "Training", "FileFormats", "NN", "CounterRNG",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Small program that the multi-rank tests launch under mpirun.
-        .executableTarget(name: "mpi-selftest", dependencies: ["SwiftMPI", "NN", "CounterRNG"], swiftSettings: fast),
+        .executableTarget(name: "mpi-selftest", dependencies: ["SwiftMPI", "NN", "BLAS", "CounterRNG"], swiftSettings: fast),
 
         .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "CounterRNG"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "FileFormats"]),
-        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Distillation", "Evaluation", "Training", "NN", "CounterRNG"]),
-        .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "Training", "FileFormats"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Diffusion", "Training", "NN", "CounterRNG"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "DiffusionTests",
+                    dependencies: ["Diffusion", "Distillation", "Evaluation", "Training", "NN", "CounterRNG", "FileFormats"]),
+        .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "Training"]),
+        .testTarget(name: "EvaluationTests",
+                    dependencies: ["Evaluation", "Diffusion", "Training", "NN", "CounterRNG", "BLAS", "FileFormats"]),
     ]
 )

@@ -8,6 +8,10 @@ public enum BLAS {
     /// Set the number of OpenBLAS threads for this process (one per MPI rank by default).
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 
+    /// The kernel family OpenBLAS chose for this CPU (or was told to use by
+    /// `OPENBLAS_CORETYPE`), e.g. "Haswell", "SkylakeX", "Cooperlake".
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     /// Number of threads OpenBLAS will use.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -75,7 +75,7 @@ public final class LocalCollectives: Collectives {
     public func barrier() throws { group.barrier() }
 
     public func abort(code: Int32) -> Never {
-        FileHandle.standardError.write(Data("LocalCollectives: rank \(rank) aborted (code \(code))\n".utf8))
+        Console.error("LocalCollectives: rank \(rank) aborted (code \(code))\n")
         exit(code)
     }
 }

@@ -3,11 +3,14 @@ import Foundation
 /// `ranks.json`: every rank's parameter checksums and node, gathered to rank 0, so a user (and
 /// the tests) can see that all ranks hold bit-identical parameters at the end of a run.
 public enum RankReport {
-    /// Gather `sets` (name, checksum) from every rank; rank 0 writes `path` and returns whether
-    /// all ranks agree on every set (every rank returns the same answer).
+    /// Gather `sets` (name, checksum) from every rank; rank 0 writes `path` (with `extra`
+    /// facts, such as the BLAS kernel) and returns whether all ranks agree on every set (every
+    /// rank returns the same answer).
     @discardableResult
-    public static func write(_ collectives: Collectives, _ sets: [(String, UInt64)], to path: String) throws -> Bool {
+    public static func write(_ collectives: Collectives, _ sets: [(String, UInt64)], extra: [String: String] = [:],
+                             to path: String) throws -> Bool {
         var report: [String: Any] = ["ranks": collectives.size]
+        for (k, v) in extra { report[k] = v }
         let width = 256
         var name = Array(collectives.hostName.utf8.prefix(width))
         name += [UInt8](repeating: 0, count: width - name.count)

@@ -27,6 +27,22 @@ struct RunOptions: ParsableArguments {
         guard !(resume && overwrite) else { throw ValidationError("--resume and --overwrite exclude each other") }
         return resume ? .resume : overwrite ? .overwrite : .fresh
     }
+
+    /// A command's resolved config and start mode; a bad setting is a usage error.
+    func resolve<Config>(_ config: () throws -> Config) throws -> (Config, StartMode) {
+        do { return (try config(), try startMode()) } catch let e as ConfigError { throw ValidationError(e.description) }
+    }
+
+    /// Take --out (lock it, then refuse, clear or keep an earlier run as the start mode says),
+    /// open its metrics.jsonl, and make the training loop. `clearing`: the run's other files.
+    func openLoop(_ collectives: Collectives, mode: StartMode, keep: Int, schedule: TrainingSchedule, logEvery: Int,
+                  clearing: [String], style: ProgressStyle) throws -> TrainingLoop {
+        let dir = CheckpointDirectory(path: out, keep: keep)
+        try TrainingLoop.claim(dir, collectives: collectives, mode: mode, clearing: clearing)
+        let progress = try progressReporter(collectives, steps: schedule.steps, every: logEvery,
+                                            metricsPath: out + "/metrics.jsonl", style: style)
+        return TrainingLoop(collectives: collectives, directory: dir, schedule: schedule, progress: progress)
+    }
 }
 
 /// What the process environment says, read here and only here, then passed down.
@@ -99,9 +115,10 @@ func parseMixture(_ spec: String?) throws -> GaussianMixture? {
     do { return try GaussianMixture.decode(json: data, source: spec) } catch { throw ValidationError("\(error)") }
 }
 
-/// Every rank's parameter checksums to `out/ranks.json`; rank 0 logs whether they agree.
+/// Every rank's parameter checksums (and rank 0's BLAS kernel, which decides rounding) to
+/// `out/ranks.json`; rank 0 logs whether they agree.
 func reportChecksums(_ collectives: Collectives, _ sets: [(String, UInt64)], out: String, log: TrainingProgress) throws {
-    let same = try RankReport.write(collectives, sets, to: out + "/ranks.json")
+    let same = try RankReport.write(collectives, sets, extra: ["blas_core": BLAS.coreName], to: out + "/ranks.json")
     log.log("parameter checksums on \(collectives.size) rank(s): \(same ? "identical" : "DIFFERENT")")
 }
 

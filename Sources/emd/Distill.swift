@@ -75,22 +75,18 @@ struct Distill: ParsableCommand {
     func run() throws {
         Preemption.install()
         let env = CommandEnvironment()
-        let config: DistillConfig, mode: StartMode
-        do { config = try resolvedConfig(); mode = try opts.startMode() } catch let e as ConfigError { throw ValidationError(e.description) }
+        let (config, mode) = try opts.resolve(resolvedConfig)
         guard evalSamples >= 0, evalSamples <= 10_000_000 else { throw ValidationError("--eval-samples must be in 0...10000000") }
         let collectives = startRun(blasThreads: opts.blasThreads)
         try runCommand(collectives) {
-            let dir = CheckpointDirectory(path: opts.out, keep: config.keepCheckpoints)
-            try TrainingLoop.claim(dir, collectives: collectives, mode: mode,
-                                   clearing: ["init", "generator.safetensors", "eval.json", "scatter.png"])
-            let progress = try progressReporter(collectives, steps: config.steps, every: config.logEvery,
-                                                metricsPath: opts.out + "/metrics.jsonl", style: env.progressStyle)
+            let loop = try opts.openLoop(collectives, mode: mode, keep: config.keepCheckpoints,
+                                         schedule: TrainingSchedule(steps: config.steps, checkpointEvery: config.checkpointEvery,
+                                                                    timeLimit: config.timeLimit),
+                                         logEvery: config.logEvery, clearing: ["init", "generator.safetensors", "eval.json", "scatter.png"],
+                                         style: env.progressStyle)
+            let progress = loop.progress
             let d = try DistillationRun.makeDistiller(config, collectives: collectives, initOut: opts.out + "/init", log: progress,
                                                       faults: env.faults, style: env.progressStyle)
-            let loop = TrainingLoop(collectives: collectives, directory: dir,
-                                    schedule: TrainingSchedule(steps: config.steps, checkpointEvery: config.checkpointEvery,
-                                                               timeLimit: config.timeLimit),
-                                    progress: progress)
             if mode == .resume { try loop.resume(d) }
             let c = config
             progress.log("distill: method \(c.method.rawValue), K \(c.effectiveK), gamma_eps \(c.gammaEps), gamma_z \(c.effectiveGammaZ), noise cancellation \(c.effectiveNoiseCancellation ? "on" : "off"), sigma [\(c.sigmaLo), \(c.sigmaHi)], \(collectives.size) rank(s), global batch \(c.batch)")

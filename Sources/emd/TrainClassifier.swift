@@ -45,8 +45,8 @@ struct TrainClassifier: ParsableCommand {
             try loop.run(trainer, finalPath: out)
             let seconds = Date().timeIntervalSince(t0)
             let accuracy = try model.accuracy(on: testSet)
-            print(String(format: "test accuracy %.4f on %d images (%.0f s of training); classifier written to %@",
-                         accuracy, testSet.count, seconds, out))
+            Console.out(String(format: "test accuracy %.4f on %d images (%.0f s of training); classifier written to %@",
+                         accuracy, testSet.count, seconds, out) + "\n")
             if let json { try writeJSON(["accuracy": accuracy, "steps": steps, "batch": batch, "seconds": seconds], to: json) }
         }
     }

@@ -53,21 +53,17 @@ struct TrainTeacher: ParsableCommand {
     func run() throws {
         Preemption.install()
         let env = CommandEnvironment()
-        let config: TeacherConfig, mode: StartMode
-        do { config = try resolvedConfig(); mode = try opts.startMode() } catch let e as ConfigError { throw ValidationError(e.description) }
+        let (config, mode) = try opts.resolve(resolvedConfig)
         let collectives = startRun(blasThreads: opts.blasThreads)
         try runCommand(collectives) {
             let data: TrainingData = config.data == "mixture" ? MixtureData(config.mixture) : try ArrayDataset.load(config.data)
             var cfg = config
             if let images = data as? ArrayDataset, let side = images.imageSide { cfg.network.imageSide = side }
             let trainer = try TeacherTrainer(config: cfg, collectives: collectives, data: data, faults: env.faults)
-            let dir = CheckpointDirectory(path: opts.out, keep: cfg.keepCheckpoints)
-            try TrainingLoop.claim(dir, collectives: collectives, mode: mode, clearing: ["teacher.safetensors"])
-            let progress = try progressReporter(collectives, steps: cfg.steps, every: cfg.logEvery,
-                                                metricsPath: opts.out + "/metrics.jsonl", style: env.progressStyle)
-            let loop = TrainingLoop(collectives: collectives, directory: dir,
-                                    schedule: TrainingSchedule(steps: cfg.steps, checkpointEvery: cfg.checkpointEvery),
-                                    progress: progress)
+            let loop = try opts.openLoop(collectives, mode: mode, keep: cfg.keepCheckpoints,
+                                         schedule: TrainingSchedule(steps: cfg.steps, checkpointEvery: cfg.checkpointEvery),
+                                         logEvery: cfg.logEvery, clearing: ["teacher.safetensors"], style: env.progressStyle)
+            let progress = loop.progress
             if mode == .resume { try loop.resume(trainer) }
             progress.log("teacher: \(cfg.data), network \(cfg.network.kind.rawValue) (\(trainer.parameters.count) parameters), sigma_data \(trainer.edm.sigmaData), \(collectives.size) rank(s), global batch \(cfg.batch)")
             let final = try loop.run(trainer, finalName: "teacher.safetensors")

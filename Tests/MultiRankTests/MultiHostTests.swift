@@ -30,9 +30,7 @@ final class MultiHostTests: XCTestCase {
         XCTAssertEqual(up.status, 0, up.output)
         defer { _ = try? script(["down", "2"]) }
 
-        let teacher = try MPIRun.tempDir("mh-teacher")
-        let rt = try MPIRun.runSingle("emd", TrainingRankTests.teacherArgs + ["--out", teacher.path])
-        XCTAssertEqual(rt.status, 0, rt.output)
+        let teacher = try TrainingRankTests.sharedTeacher()
         let args = ["distill", "--teacher", "mixture", "--init", teacher.appendingPathComponent("teacher.safetensors").path,
                     "--steps", "10", "--batch", "32", "--langevin-steps", "4", "--student-steps", "2",
                     "--log-every", "5", "--eval-samples", "0"]

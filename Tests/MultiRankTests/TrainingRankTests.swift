@@ -213,6 +213,9 @@ final class TrainingRankTests: XCTestCase {
             : MPIRun.run(ranks: ranks, "emd", base + ["--out", cut.path], timeout: 300, environment: ["EMD_FAULT_PREEMPT": fault])
         XCTAssertEqual(r.status, 75, "preempted run should exit 75:\n\(r.output)")
         XCTAssertEqual(CheckpointDirectory(path: cut.path).checkpoints().map(\.step), [savedStep], r.output)
+        // The marker a batch script requeues on, whatever status the launcher reports.
+        let marker = cut.appendingPathComponent("preempted.json").path
+        XCTAssertTrue((try? String(contentsOfFile: marker, encoding: .utf8))?.contains("\"step\": \(savedStep)") ?? false, r.output)
         let total = Int(base[base.lastIndex(of: "--steps")! + 1])!
         try resumeAndCompare(base, cut: cut, total: total, resumeRanks: resumeRanks, uninterruptedRanks: uninterruptedRanks,
                              exact: exact, file: file, group: group)
@@ -227,6 +230,8 @@ final class TrainingRankTests: XCTestCase {
         let rr = try emd(ranks: resumeRanks, args + ["--out", cut.path, "--resume"])
         XCTAssertEqual(rr.status, 0, rr.output)
         XCTAssertTrue(rr.output.contains("resumed from"), rr.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cut.appendingPathComponent("preempted.json").path),
+                       "the resumed run clears the preemption marker")
         let full = try MPIRun.tempDir("full")
         let rf = try emd(ranks: uninterruptedRanks, args + ["--out", full.path])
         XCTAssertEqual(rf.status, 0, rf.output)
