@@ -27,7 +27,7 @@ for spec in "$@"; do
       # shellcheck disable=SC2086
       bash launch/mpirun-local.sh "$ranks" distill --teacher mixture --mixture "$mixture" --steps 1000000 \
         --time-limit "$limit" --log-every 1000 --checkpoint-every 1000000 --seed "$seed" \
-        --init "$init/init-$seed/teacher.safetensors" --out "$dir" $flags > "$dir.log" 2>&1
+        --init "$init/init-$seed/teacher.safetensors" --overwrite --out "$dir" $flags > "$dir.log" 2>&1
     fi
     read -r om mc tv h < <(python3 -c "
 import json,sys; d=json.load(open('$dir/eval.json')); s=d.get('mode_shares') or [0]

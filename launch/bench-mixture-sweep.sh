@@ -10,13 +10,13 @@ ranks="${RANKS:-1}"; steps="${STEPS:-5000}"; seeds="${SEEDS:-0 1 2}"; ks="${KS:-
 mixture="${MIXTURE:-ring}"; extra="${EXTRA:-}"; ncs="${NC:-on off}"
 out="${OUT:-runs/sweep-${mixture//[:\/]/-}}"
 mkdir -p "$out"
-run() { bash launch/mpirun-local.sh "$ranks" distill --teacher mixture --mixture "$mixture" --steps "$steps" \
+run() { bash launch/mpirun-local.sh "$ranks" distill --teacher mixture --mixture "$mixture" --steps "$steps" --overwrite \
           --log-every 1000 --checkpoint-every "$steps" "$@" $extra >/dev/null; }
 # One initial network per seed, shared by every K.
 for seed in $seeds; do
   [ -f "$out/init-$seed/teacher.safetensors" ] || \
     bash launch/mpirun-local.sh "$ranks" train-teacher --data mixture --mixture "$mixture" --steps 3000 --seed "$seed" \
-      --log-every 1000 --out "$out/init-$seed" >/dev/null
+      --log-every 1000 --overwrite --out "$out/init-$seed" >/dev/null
 done
 printf "| K | noise cancellation | on_mode | modes covered | weight_tv | s/step |\n|---|---|---|---|---|---|\n"
 for nc in $ncs; do

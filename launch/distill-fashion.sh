@@ -11,8 +11,11 @@ cd "$(dirname "$0")/.."
 teacher="${1:-runs/fashion-teacher/teacher.safetensors}"; seconds="${2:-480}"; ranks="${3:-1}"
 lr="${LR:-2e-4}"; seed="${SEED:-0}"; out="${OUT:-runs/fashion}"
 emd=.build/release/emd
+# The noise levels of the measured runs (docs/results.md), in data units; --overwrite: a rerun
+# replaces the previous one.
 common=(--teacher "$teacher" --batch 64 --generator-lr "$lr" --student-lr "$lr"
-        --seed "$seed" --log-every 50 --checkpoint-every 250 --eval-samples 0)
+        --noise-units absolute --sigma-lo 0.05 --sigma-hi 2 --sigma-init 2.5
+        --seed "$seed" --log-every 50 --checkpoint-every 250 --eval-samples 0 --overwrite)
 if [ -n "${EMD_STEPS:-}" ] && [ -n "${BASELINE_STEPS:-}" ]; then
   emd_budget=(--steps "$EMD_STEPS"); baseline_budget=(--steps "$BASELINE_STEPS")
 else

@@ -82,6 +82,54 @@ public struct GaussianMixture: Codable, Sendable, Equatable {
                                     stds: .init(repeating: std, count: modes))
     }
 
+    /// The 25-Gaussian grid of the GAN mode-collapse literature (VEEGAN, PacGAN, Unrolled GAN):
+    /// means at {-4, -2, 0, 2, 4}^2, std 0.05, equal weights; with `unequal`, weights falling
+    /// geometrically by 0.85 from one mode to the next (heaviest 0.15, lightest 0.0032), in an
+    /// order that scatters heavy and light modes over the grid.
+    public static func grid(side: Int = 5, spacing: Float = 2, std: Float = 0.05, unequal: Bool = false) -> GaussianMixture {
+        let k = side * side, half = Float(side - 1) / 2
+        let means = (0..<k).map { i in [(Float(i % side) - half) * spacing, (Float(i / side) - half) * spacing] }
+        var weights = [Float](repeating: 1 / Float(k), count: k)
+        if unequal {
+            // Mode i gets rank (7 i mod k): 7 is prime to 25, so neighbours get distant ranks.
+            let raw = (0..<k).map { i in powf(0.85, Float((7 * i) % k)) }
+            let total = raw.reduce(0, +)
+            weights = raw.map { $0 / total }
+        }
+        return try! GaussianMixture(dimension: 2, means: means, weights: weights, stds: .init(repeating: std, count: k))
+    }
+
+    /// The same mixture with every mean and std multiplied by `factor` (data in other units).
+    public func scaled(by factor: Float) throws -> GaussianMixture {
+        try GaussianMixture(dimension: dimension, means: means.map { $0.map { $0 * factor } }, weights: weights,
+                            stds: stds.map { $0 * factor })
+    }
+
+    /// A built-in mixture by name: `ring`, `grid`, `grid-unequal`, `random:D` (8 modes at random
+    /// directions in D dimensions), each optionally scaled, as in `ring*3`. Nil for other names.
+    public static func named(_ spec: String) throws -> GaussianMixture? {
+        let parts = spec.split(separator: "*", maxSplits: 1).map(String.init)
+        let base: GaussianMixture
+        switch parts.first ?? "" {
+        case "ring", "default": base = .ring()
+        case "grid": base = .grid()
+        case "grid-unequal": base = .grid(unequal: true)
+        case let name where name.hasPrefix("random:"):
+            guard let d = Int(name.dropFirst(7)), d > 0, d <= 1 << 20 else {
+                throw ConfigError("mixture \(spec): random:D needs D in 1...1048576")
+            }
+            base = .randomDirections(dimension: d)
+        default: return nil
+        }
+        guard parts.count == 2 else { return base }
+        guard let factor = Float(parts[1]), factor.isFinite, factor > 0, factor <= 1e4 else {
+            throw ConfigError("mixture \(spec): the scale after '*' must be a number in (0, 1e4]")
+        }
+        let scaled = try base.scaled(by: factor)
+        try scaled.validate()
+        return scaled
+    }
+
     /// Per-coordinate standard deviation of the mixture (sqrt of the mean per-coordinate variance).
     public var dataStd: Float {
         var mean = [Double](repeating: 0, count: dimension)

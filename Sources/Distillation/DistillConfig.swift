@@ -22,6 +22,35 @@ public enum GradientExchangeMode: String, Codable, Sendable, CaseIterable {
     case fused
 }
 
+/// The units of the distillation noise levels (`sigmaLo`, `sigmaHi`, `sigmaInit`) and of the
+/// z step (`gammaZ`).
+public enum NoiseUnits: String, Codable, Sendable, CaseIterable {
+    /// Multiples of the teacher's sigma_data, as EDM expresses its own noise levels; the z step
+    /// is h_z = gammaZ (sigma / sigma_data)^2, so data in other units (a mixture of another
+    /// spread, images) gets the same relative noise levels and the same z dynamics.
+    case sigmaData
+    /// Absolute noise levels, h_z = gammaZ sigma^2 (the settings before 2026-12-02).
+    case absolute
+}
+
+/// The noise levels of a run in the teacher's data units.
+public struct NoiseLevels: Sendable, Equatable {
+    /// The E-step and M-step range [lo, hi] (log-uniform).
+    public let lo: Float
+    public let hi: Float
+    /// The generator's fixed noise level sigma_g.
+    public let initial: Float
+    /// h_z = zStep * sigma^2.
+    public let zStep: Float
+
+    public init(lo: Float, hi: Float, initial: Float, zStep: Float) {
+        self.lo = lo
+        self.hi = hi
+        self.initial = initial
+        self.zStep = zStep
+    }
+}
+
 /// The M-step's per-sample weight w(sigma).
 public enum MStepWeighting: String, Codable, Sendable, CaseIterable {
     /// w = 1.
@@ -35,8 +64,11 @@ public enum MStepWeighting: String, Codable, Sendable, CaseIterable {
 
 /// Everything that defines an EM Distillation run (see docs/algorithm.md); stored in its
 /// checkpoints. Defaults are the settings of ../shared/EMD.md with three changes measured on the
-/// 2-D mixture (docs/results.md): generator lr 1e-3 (not 3e-4), gamma_z 0.003 (not 0.01) and
-/// 5000 generator steps (not 4000); and the EMA has EDM's ramp-up (`emaRampup`).
+/// 2-D ring (docs/results.md): generator lr 1e-3 (not 3e-4), gamma_z 0.003 sigma^2 (not 0.01)
+/// and 5000 generator steps (not 4000); the EMA has EDM's ramp-up (`emaRampup`); and the noise
+/// levels are expressed in units of the teacher's sigma_data (`noiseUnits`): the ring's
+/// absolute [0.05, 2], 2.5 and 0.003 divided by its sigma_data 1.32 (gamma_z multiplied by
+/// its square) and rounded.
 public struct DistillConfig: Codable, Sendable, Equatable {
     /// "mixture" (the exact Gaussian-mixture denoiser) or the path of a teacher checkpoint.
     public var teacher = "mixture"
@@ -53,16 +85,19 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var steps = 5000
     /// Global batch of generator latents (split across ranks).
     public var batch = 256
-    /// Fixed noise level of the generator: g(z) = D_theta(sigmaInit z; sigmaInit).
-    public var sigmaInit: Float = 2.5
+    /// The units of sigmaInit, sigmaLo, sigmaHi and gammaZ.
+    public var noiseUnits = NoiseUnits.sigmaData
+    /// Fixed noise level of the generator: g(z) = D_theta(sigma_g z; sigma_g).
+    public var sigmaInit: Float = 1.9
     /// E-step and M-step noise levels: log-uniform on [sigmaLo, sigmaHi].
-    public var sigmaLo: Float = 0.05
-    public var sigmaHi: Float = 2
+    public var sigmaLo: Float = 0.04
+    public var sigmaHi: Float = 1.5
     /// K, the number of Langevin steps of the E-step.
     public var langevinSteps = 8
     public var gammaEps: Float = 0.3
-    /// z step size before scaling by sigma^2 (h_z = gammaZ sigma^2); 0 switches the z step off.
-    public var gammaZ: Float = 0.003
+    /// z step size: h_z = gammaZ (sigma / sigma_data)^2 (or gammaZ sigma^2 in absolute units);
+    /// 0 switches the z step off.
+    public var gammaZ: Float = 0.005
     public var noiseCancellation = true
     /// DMD2-style per-sample normalisation of the M-step target by mean |D_phi - g|.
     public var normalizeTarget = false
@@ -105,6 +140,14 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var effectiveNoiseCancellation: Bool { method == .baseline ? true : noiseCancellation }
     /// Whether the E-step moves z.
     public var movesZ: Bool { effectiveGammaZ > 0 }
+
+    /// The noise levels in data units for a teacher whose data has standard deviation
+    /// `sigmaData`: for data scaled by c, the levels scale by c and h_z at corresponding
+    /// levels is unchanged.
+    public func noiseLevels(sigmaData: Float) -> NoiseLevels {
+        let s: Float = noiseUnits == .sigmaData ? sigmaData : 1
+        return NoiseLevels(lo: sigmaLo * s, hi: sigmaHi * s, initial: sigmaInit * s, zStep: effectiveGammaZ / (s * s))
+    }
 
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
     public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints"]

@@ -9,6 +9,8 @@ struct GeneratorUpdate {
     var guarded: Int
     var stop: Bool
     var norm: Float
+    /// Global means over the batch of |z_K|^2/d, |a_K|^2/d and |sigma e|^2/d.
+    var zSquare = 0.0, aSquare = 0.0, stepSquare = 0.0
 }
 
 /// EM Distillation (docs/algorithm.md): a one-step generator g(z) = D_theta(sigma_g z; sigma_g)
@@ -29,6 +31,8 @@ public final class Distiller: Trainable {
     public let studentAdam: Adam
     public let generatorEMA: EMA
     public let faults: FaultPlan
+    /// The noise levels in the teacher's data units (`config.noiseLevels(sigmaData:)`).
+    public let noise: NoiseLevels
     public internal(set) var step = 0
     /// Diagnostics: put a timed barrier before each blocking all-reduce, so that `times.imbalance`
     /// holds the wait for the slowest rank and `times.allreduce` the reduction itself. Costs one
@@ -45,6 +49,9 @@ public final class Distiller: Trainable {
     let timer = PhaseTimer()
     let agreed = StepAgreement()
     var last = (generator: GeneratorUpdate(loss: 0, guarded: 0, stop: false, norm: 0), studentLoss: 0.0)
+    /// This shard's sums for the step's diagnostics, summed over ranks in the generator update's
+    /// agreement: guarded (chain, step) pairs, |z_K|^2/d, |a_K|^2/d, |sigma e|^2/d.
+    var diagnostics = SIMD4<Double>()
 
     /// - Parameters: teacher: the frozen D_phi; networkConfig: the architecture of generator and
     ///   student (stored in checkpoints); initial: parameters that initialise both.
@@ -68,6 +75,10 @@ public final class Distiller: Trainable {
         self.networkConfig = networkConfig
         self.edm = edm
         self.faults = faults
+        noise = config.noiseLevels(sigmaData: edm.sigmaData)
+        guard noise.lo.isFinite, noise.hi.isFinite, noise.initial.isFinite, noise.zStep.isFinite, noise.lo > 0 else {
+            throw ConfigError("the noise levels \(noise) are not finite positive numbers for sigma_data \(edm.sigmaData)")
+        }
         // Generator and student gradients lie back to back, so the fused mode moves both in one
         // all-reduce.
         let sets = Parameters.sharingGradients([network.layout, network.layout])
@@ -82,7 +93,7 @@ public final class Distiller: Trainable {
         generatorEMA = EMA(generatorParameters, decay: config.emaDecay)
         shard = Shard(collectives, globalBatch: config.batch)
         let n = shard.capacity, d = network.inputSize
-        generator = Generator(network: network, edm: edm, parameters: generatorParameters, sigmaInit: config.sigmaInit, capacity: n)
+        generator = Generator(network: network, edm: edm, parameters: generatorParameters, sigmaInit: noise.initial, capacity: n)
         student = NetworkDenoiser(network: network, edm: edm, parameters: studentParameters, maxBatch: n)
         chains = LangevinChains(shard: shard, dimension: d)
         mStep = MStep(dimension: d, capacity: n)
@@ -101,8 +112,7 @@ public final class Distiller: Trainable {
 
     /// E-step on this step's fresh chains: returns the number of guarded (chain, step) pairs.
     func eStep() -> Int {
-        chains.initialise(seed: UInt64(config.seed), step: step, sigmaLo: config.sigmaLo, sigmaHi: config.sigmaHi,
-                          gammaZ: config.effectiveGammaZ)
+        chains.initialise(seed: UInt64(config.seed), step: step, sigmaLo: noise.lo, sigmaHi: noise.hi, zStep: noise.zStep)
         return chains.run(K: config.effectiveK, gammaEps: config.gammaEps, moveZ: config.movesZ, seed: UInt64(config.seed),
                           step: step, generator: generator, teacher: teacher, student: student, timer: timer)
     }
@@ -111,9 +121,11 @@ public final class Distiller: Trainable {
     public func trainStep() throws -> Bool {
         let t0 = WallClock.now(), before = timer.times.total
         let guarded = eStep()
-        let local = mStep.gradient(chains, config: config, generator: generator, teacher: teacher, timer: timer)
+        let stats = chains.statistics(cancelNoise: config.effectiveNoiseCancellation)
+        diagnostics = SIMD4(Double(guarded), stats.zSquare, stats.aSquare, stats.stepSquare)
+        let local = mStep.gradient(chains, config: config, sigmaHi: noise.hi, generator: generator, teacher: teacher, timer: timer)
         try faults.inject(rank: collectives.rank, step: step, grads: generatorParameters.grads)
-        let (gen, studentLoss) = try exchange.exchange(self, generatorLoss: local, guarded: guarded)
+        let (gen, studentLoss) = try exchange.exchange(self, generatorLoss: local)
         last = (gen, studentLoss)
         step += 1
         timer.times.steps += 1
@@ -121,10 +133,17 @@ public final class Distiller: Trainable {
         return gen.stop || agreed.stopRequested
     }
 
+    /// Losses and gradient norm, and diagnostics of the chains (global means over the batch):
+    /// `z_rms` sqrt(|z_K|^2/d), about 1 while the z-chains stay in the prior; `a_rms`
+    /// sqrt(|a_K|^2/d), the drift part of eps; `step_rms` sqrt(|sigma e|^2/d) over sigma_data,
+    /// the M-step's displacement of g relative to the data scale; `guarded_frac` the share of
+    /// (chain, Langevin step) pairs whose drift was non-finite.
     public func metrics() -> [(String, Double)] {
-        var m = [("g_loss", last.generator.loss), ("s_loss", last.studentLoss), ("g_grad", Double(last.generator.norm))]
-        if last.generator.guarded > 0 { m.append(("guarded", Double(last.generator.guarded))) }
-        return m
+        let g = last.generator, B = Double(config.batch)
+        return [("g_loss", g.loss), ("s_loss", last.studentLoss), ("g_grad", Double(g.norm)),
+                ("z_rms", (g.zSquare / B).squareRoot()), ("a_rms", (g.aSquare / B).squareRoot()),
+                ("step_rms", (g.stepSquare / B).squareRoot() / Double(edm.sigmaData)),
+                ("guarded_frac", Double(g.guarded) / (B * Double(max(config.effectiveK, 1))))]
     }
 
     // MARK: Phases the gradient exchanges call
@@ -148,10 +167,12 @@ public final class Distiller: Trainable {
     }
 
     /// After the generator's gradient has been all-reduced: agree, then clip, Adam and EMA.
-    func updateGenerator(localLoss: Double, guarded: Int) throws -> GeneratorUpdate {
+    func updateGenerator(localLoss: Double) throws -> GeneratorUpdate {
         let finite = allFinite(generatorParameters.grads, count: generatorParameters.count)
-        try agreed.reach(collectives, localLoss: finite ? localLoss : .nan, extra: Double(guarded))
-        var result = GeneratorUpdate(loss: agreed.lossSum, guarded: Int(agreed.extraSum), stop: agreed.stopRequested, norm: 0)
+        try agreed.reach(collectives, localLoss: finite ? localLoss : .nan, extra: diagnostics)
+        let sums = agreed.extraSum
+        var result = GeneratorUpdate(loss: agreed.lossSum, guarded: Int(sums[0]), stop: agreed.stopRequested, norm: 0,
+                                     zSquare: sums[1], aSquare: sums[2], stepSquare: sums[3])
         try agreed.throwIfNonFinite(step: step)
         timer.timed(\.optimizer) {
             result.norm = clipGradientNorm(generatorParameters.grads, count: generatorParameters.count, maxNorm: config.gradClip)
@@ -201,7 +222,7 @@ public final class Distiller: Trainable {
     public func sample(count: Int, seed: UInt64, first: Int = 0, useEMA: Bool = true) -> [Float] {
         let p = Parameters(layout: network.layout)
         if useEMA { generatorEMA.copy(into: p) } else { p.copyValues(from: generatorParameters) }
-        return OneStepGenerator(network: network, edm: edm, parameters: p, sigmaInit: config.sigmaInit)
+        return OneStepGenerator(network: network, edm: edm, parameters: p, sigmaInit: noise.initial)
             .sample(count: count, seed: seed, first: first)
     }
 

@@ -19,7 +19,7 @@ extension Distiller {
             "format": "emd-checkpoint-1", "kind": CheckpointKind.generator.rawValue, "step": "\(step)",
             "generator_adam_step": "\(generatorAdam.step)", "student_adam_step": "\(studentAdam.step)",
             "seed": "\(config.seed)", "config": StrictConfig.json(config), "edm": StrictConfig.json(edm),
-            "sigma_init": "\(config.sigmaInit)", "ranks_at_save": "\(collectives.size)",
+            "sigma_init": "\(noise.initial)", "ranks_at_save": "\(collectives.size)",
             "network": StrictConfig.json(networkConfig),
         ]
         return c

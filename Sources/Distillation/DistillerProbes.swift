@@ -16,7 +16,7 @@ extension Distiller {
     /// generator's gradient buffer.
     func mStepGradientForCurrentStep() -> [Float] {
         _ = eStep()
-        _ = mStep.gradient(chains, config: config, generator: generator, teacher: teacher, timer: timer)
+        _ = mStep.gradient(chains, config: config, sigmaHi: noise.hi, generator: generator, teacher: teacher, timer: timer)
         return Array(generatorParameters.gradBuffer)
     }
 

@@ -5,7 +5,7 @@ import Training
 /// applies the generator update, and runs the student's updates with their reductions.
 protocol GradientExchange {
     /// Returns the generator update's agreed results and the last student loss.
-    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double)
+    func exchange(_ d: Distiller, generatorLoss: Double) throws -> (GeneratorUpdate, Double)
 }
 
 extension GradientExchangeMode {
@@ -21,9 +21,9 @@ extension GradientExchangeMode {
 
 /// One blocking all-reduce per network update.
 struct SeparateExchange: GradientExchange {
-    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double) {
+    func exchange(_ d: Distiller, generatorLoss: Double) throws -> (GeneratorUpdate, Double) {
         try d.reduce(d.generatorParameters.grads, count: d.generatorParameters.count)
-        let gen = try d.updateGenerator(localLoss: generatorLoss, guarded: guarded)
+        let gen = try d.updateGenerator(localLoss: generatorLoss)
         var studentLoss = 0.0
         for j in 0..<d.config.studentSteps { studentLoss = try d.studentStep(j) }
         return (gen, studentLoss)
@@ -33,12 +33,12 @@ struct SeparateExchange: GradientExchange {
 /// The arithmetic of `SeparateExchange`, with each all-reduce in flight while the next update's
 /// draws and generator samples, which do not depend on it, are computed.
 struct OverlappedExchange: GradientExchange {
-    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double) {
+    func exchange(_ d: Distiller, generatorLoss: Double) throws -> (GeneratorUpdate, Double) {
         let c = d.collectives, ns = d.config.studentSteps
         try c.startAllreduceSum(d.generatorParameters.grads, count: d.generatorParameters.count)
         if ns > 0 { d.studentDraw(0); try c.progressPending() }
         try d.waitPending()
-        let gen = try d.updateGenerator(localLoss: generatorLoss, guarded: guarded)
+        let gen = try d.updateGenerator(localLoss: generatorLoss)
         var studentLoss = 0.0
         guard ns > 0 else { return (gen, studentLoss) }
         d.studentSamples()
@@ -62,13 +62,13 @@ struct OverlappedExchange: GradientExchange {
 /// gradient buffer; that student update is computed against the generator before this step's
 /// update.
 struct FusedExchange: GradientExchange {
-    func exchange(_ d: Distiller, generatorLoss: Double, guarded: Int) throws -> (GeneratorUpdate, Double) {
-        guard d.config.studentSteps > 0 else { return try SeparateExchange().exchange(d, generatorLoss: generatorLoss, guarded: guarded) }
+    func exchange(_ d: Distiller, generatorLoss: Double) throws -> (GeneratorUpdate, Double) {
+        guard d.config.studentSteps > 0 else { return try SeparateExchange().exchange(d, generatorLoss: generatorLoss) }
         d.studentDraw(0)
         d.studentSamples()
         let local = d.studentGradient()
         try d.reduce(d.generatorParameters.grads, count: d.generatorParameters.count + d.studentParameters.count)
-        let gen = try d.updateGenerator(localLoss: generatorLoss, guarded: guarded)
+        let gen = try d.updateGenerator(localLoss: generatorLoss)
         var studentLoss = try d.updateStudent(localLoss: local)
         for j in 1..<d.config.studentSteps { studentLoss = try d.studentStep(j) }
         return (gen, studentLoss)

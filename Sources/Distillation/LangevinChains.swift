@@ -37,8 +37,8 @@ final class LangevinChains {
         sigma = Tensor(shape: [n]); hz = Tensor(shape: [n])
     }
 
-    /// z_0, eps_0 ~ N(0, I), sigma log-uniform on [sigmaLo, sigmaHi], a_0 = 0.
-    func initialise(seed: UInt64, step: Int, sigmaLo: Float, sigmaHi: Float, gammaZ: Float) {
+    /// z_0, eps_0 ~ N(0, I), sigma log-uniform on [sigmaLo, sigmaHi], h_z = zStep sigma^2, a_0 = 0.
+    func initialise(seed: UInt64, step: Int, sigmaLo: Float, sigmaHi: Float, zStep: Float) {
         let d = dimension, logLo = logf(sigmaLo), logHi = logf(sigmaHi)
         for b in 0..<shard.count {
             let gi = shard.lower + b
@@ -46,7 +46,7 @@ final class LangevinChains {
             Draws.normal(DrawKey(seed: seed, step: step, purpose: .initialEps, index: gi), into: eps.data + b * d, count: d)
             let u = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .distillSigma, index: gi))
             sigma[b] = expf(logLo + u * (logHi - logLo))
-            hz[b] = gammaZ * sigma[b] * sigma[b]
+            hz[b] = zStep * sigma[b] * sigma[b]
         }
         a.zero()
     }
@@ -93,5 +93,23 @@ final class LangevinChains {
             }
         }
         return guarded
+    }
+
+    /// Sums over this shard after `run`, for the run's diagnostics: |z_K|^2 / d (about 1 while
+    /// the chains stay in the prior), |a_K|^2 / d, and |sigma e|^2 / d (the M-step's per-sample
+    /// displacement g - target, with e = a_K, or eps_K when `cancelNoise` is off).
+    func statistics(cancelNoise: Bool) -> (zSquare: Double, aSquare: Double, stepSquare: Double) {
+        let n = shard.count, d = dimension, e = cancelNoise ? a : eps
+        var z2 = 0.0, a2 = 0.0, t2 = 0.0
+        for b in 0..<n {
+            var zs: Float = 0, as_: Float = 0, es: Float = 0
+            for j in 0..<d {
+                let i = b * d + j
+                zs += z[i] * z[i]; as_ += a[i] * a[i]; es += e[i] * e[i]
+            }
+            let s = sigma[b]
+            z2 += Double(zs) / Double(d); a2 += Double(as_) / Double(d); t2 += Double(s * s * es) / Double(d)
+        }
+        return (z2, a2, t2)
     }
 }

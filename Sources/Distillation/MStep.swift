@@ -19,7 +19,7 @@ final class MStep {
 
     /// Generator gradient of this shard's share of L_g into the generator's gradients; returns
     /// the local loss sum. Regenerates g(z_K) unless the chains left it (z never moved).
-    func gradient(_ chains: LangevinChains, config: DistillConfig, generator: Generator, teacher: Denoiser,
+    func gradient(_ chains: LangevinChains, config: DistillConfig, sigmaHi: Float, generator: Generator, teacher: Denoiser,
                   timer: PhaseTimer) -> Double {
         let n = chains.shard.count, d = dimension
         let g = chains.g, sigma = chains.sigma, eps = chains.eps, x = chains.x, dPhi = chains.dPhi
@@ -38,7 +38,7 @@ final class MStep {
         var loss = 0.0
         for b in 0..<n {
             let s = sigma[b], row = b * d
-            var w = config.weighting.weight(sigma: s, sigmaHi: config.sigmaHi)
+            var w = config.weighting.weight(sigma: s, sigmaHi: sigmaHi)
             if config.normalizeTarget {
                 var m: Float = 0
                 for j in 0..<d { m += abs(dPhi[row + j] - g[row + j]) }

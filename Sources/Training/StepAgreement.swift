@@ -1,29 +1,29 @@
 /// What the ranks agree on after each update, in one small all-reduce: the summed loss, how
-/// many ranks saw a non-finite value, whether any rank was asked to stop, and one extra summed
-/// counter. The buffer is allocated once, so agreeing allocates nothing per step.
+/// many ranks saw a non-finite value, whether any rank was asked to stop, and four extra summed
+/// values (counters, diagnostics). The buffer is allocated once, so agreeing allocates nothing.
 public final class StepAgreement {
     public private(set) var lossSum = 0.0
     public private(set) var nonFiniteRanks = 0
     public private(set) var stopRequested = false
-    /// The sum over ranks of the `extra` value.
-    public private(set) var extraSum = 0.0
-    private let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 4)
+    /// The sum over ranks of the `extra` values.
+    public private(set) var extraSum = SIMD4<Double>()
+    private let buffer = UnsafeMutablePointer<Double>.allocate(capacity: 7)
 
     public init() {}
     deinit { buffer.deallocate() }
 
     /// All-reduce this rank's loss (NaN or infinity marks a non-finite rank), its preemption
     /// flag and `extra`.
-    public func reach(_ collectives: Collectives, localLoss: Double, extra: Double = 0) throws {
+    public func reach(_ collectives: Collectives, localLoss: Double, extra: SIMD4<Double> = .zero) throws {
         buffer[0] = localLoss.isFinite ? localLoss : 0
         buffer[1] = localLoss.isFinite ? 0 : 1
         buffer[2] = Preemption.requested ? 1 : 0
-        buffer[3] = extra
-        try collectives.allreduceSum(buffer, count: 4)
+        for i in 0..<4 { buffer[3 + i] = extra[i] }
+        try collectives.allreduceSum(buffer, count: 7)
         lossSum = buffer[0]
         nonFiniteRanks = Int(buffer[1])
         stopRequested = buffer[2] > 0
-        extraSum = buffer[3]
+        extraSum = SIMD4(buffer[3], buffer[4], buffer[5], buffer[6])
     }
 
     /// Throw `RunStop.nonFinite` when any rank saw a non-finite value at `step`.

@@ -104,14 +104,16 @@ func writeJSON(_ object: Any, to path: String) throws {
     try data.write(to: URL(fileURLWithPath: path), options: .atomic)
 }
 
+/// A mixture by built-in name (`GaussianMixture.named`: ring, grid, grid-unequal, random:D,
+/// optionally scaled as in ring*3) or from a JSON file.
 func parseMixture(_ spec: String?) throws -> GaussianMixture? {
     guard let spec else { return nil }
-    if spec == "ring" || spec == "default" { return .ring() }
-    if spec.hasPrefix("random:") {
-        guard let d = Int(spec.dropFirst(7)), d > 0, d <= 1 << 20 else { throw ValidationError("--mixture random:D needs D in 1...1048576") }
-        return .randomDirections(dimension: d)
+    do {
+        if let m = try GaussianMixture.named(spec) { return m }
+    } catch let e as ConfigError { throw ValidationError(e.description) }
+    guard let data = FileManager.default.contents(atPath: spec) else {
+        throw ValidationError("cannot read mixture file \(spec) (built-in mixtures: ring, grid, grid-unequal, random:D, each optionally scaled as ring*3)")
     }
-    guard let data = FileManager.default.contents(atPath: spec) else { throw ValidationError("cannot read mixture file \(spec)") }
     do { return try GaussianMixture.decode(json: data, source: spec) } catch { throw ValidationError("\(error)") }
 }
 

@@ -29,5 +29,6 @@ struct ConfigOverlay<Options, Config>: @unchecked Sendable {
 extension DistillMethod: ExpressibleByArgument {}
 extension GradientExchangeMode: ExpressibleByArgument {}
 extension MStepWeighting: ExpressibleByArgument {}
+extension NoiseUnits: ExpressibleByArgument {}
 extension NetworkKind: ExpressibleByArgument {}
 extension Sampler: ExpressibleByArgument {}

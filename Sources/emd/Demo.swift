@@ -89,7 +89,7 @@ struct Demo: ParsableCommand {
                 results["teacher"] = trow
                 rows.append(("teacher", "exact teacher, Heun \(Sampler.heun.nfe(steps: teacherSteps)) NFE", tr, "—"))
                 let initial = OneStepGenerator(network: try setup.networkConfig.build(), edm: setup.edm, parameters: setup.initial,
-                                               sigmaInit: base.sigmaInit).sample(count: samples, seed: UInt64(seed) &+ 1000)
+                                               sigmaInit: base.noiseLevels(sigmaData: setup.edm.sigmaData).initial).sample(count: samples, seed: UInt64(seed) &+ 1000)
                 let ir = MixtureMetrics.evaluate(initial, mixture: mix)
                 try AtomicFile.write(try ScatterPlot.png(samples: initial, mixture: mix), to: "\(out)/initial.png")
                 results["initial_generator"] = ir.dictionary

@@ -27,12 +27,14 @@ struct Distill: ParsableCommand {
     @Option(help: "Global batch of latents.") var batch: Int?
     @Option(name: .customLong("langevin-steps"), help: "K, Langevin steps per E-step.") var langevinSteps: Int?
     @Option(help: "Langevin step size for eps.") var gammaEps: Float?
-    @Option(help: "Langevin step size for z (scaled by sigma^2; 0 switches the z step off).") var gammaZ: Float?
+    @Option(help: "Langevin step size for z: h_z = gamma_z (sigma/sigma_data)^2 (0 switches the z step off).") var gammaZ: Float?
+    @Option(help: "Units of --sigma-lo, --sigma-hi, --sigma-init and --gamma-z: sigmaData (multiples of the teacher's sigma_data, the default) or absolute.")
+    var noiseUnits: NoiseUnits?
     @Flag(help: "Switch noise cancellation off.") var noNoiseCancellation = false
     @Flag(help: "DMD2-style normalisation of the target step.") var normalizeTarget = false
-    @Option(help: "Lower end of the distillation noise range.") var sigmaLo: Float?
-    @Option(help: "Upper end of the distillation noise range.") var sigmaHi: Float?
-    @Option(help: "Generator noise level sigma_init.") var sigmaInit: Float?
+    @Option(help: "Lower end of the distillation noise range (in --noise-units).") var sigmaLo: Float?
+    @Option(help: "Upper end of the distillation noise range (in --noise-units).") var sigmaHi: Float?
+    @Option(help: "Generator noise level sigma_init (in --noise-units).") var sigmaInit: Float?
     @Option(help: "Student updates per generator update.") var studentSteps: Int?
     @Option(help: "Generator learning rate.") var generatorLr: Float?
     @Option(help: "Student learning rate.") var studentLr: Float?
@@ -46,14 +48,15 @@ struct Distill: ParsableCommand {
     @Option(help: "Stop after this many seconds of training (equal-wall-time comparisons).") var timeLimit: Double?
     @Option(help: "Log every N steps.") var logEvery: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
-    @Option(help: "Samples for the final evaluation on a mixture teacher (0: none).") var evalSamples = 10000
+    @Option(help: "Samples for the final evaluation on a mixture teacher (0: none): the generator's metrics in eval.json, the exact teacher's (Heun, 35 NFE) in eval-teacher.json.")
+    var evalSamples = 10000
 
     static let overlay: [ConfigOverlay<Distill, DistillConfig>] = [
         .init(\.teacher, \.teacher), .init(\.initCheckpoint, \.initCheckpoint), .init(\.initSteps, \.initSteps),
         .init(\.method, \.method), .init(\.steps, \.steps), .init(\.batch, \.batch),
         .init(\.langevinSteps, \.langevinSteps), .init(\.gammaEps, \.gammaEps), .init(\.gammaZ, \.gammaZ),
         .init(\.noNoiseCancellation, \.noiseCancellation, to: false), .init(\.normalizeTarget, \.normalizeTarget, to: true),
-        .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
+        .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
         .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
         .init(\.allreduce, \.allreduce), .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
@@ -89,7 +92,10 @@ struct Distill: ParsableCommand {
                                                       faults: env.faults, style: env.progressStyle)
             if mode == .resume { try loop.resume(d) }
             let c = config
-            progress.log("distill: method \(c.method.rawValue), K \(c.effectiveK), gamma_eps \(c.gammaEps), gamma_z \(c.effectiveGammaZ), noise cancellation \(c.effectiveNoiseCancellation ? "on" : "off"), sigma [\(c.sigmaLo), \(c.sigmaHi)], \(collectives.size) rank(s), global batch \(c.batch)")
+            let n = d.noise
+            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z %.4g sigma^2; %d rank(s), global batch %d",
+                                c.method.rawValue, c.effectiveK, c.gammaEps, c.effectiveNoiseCancellation ? "on" : "off", d.edm.sigmaData,
+                                n.lo, n.hi, n.initial, n.zStep, collectives.size, c.batch))
             let final = try loop.run(d, finalName: "generator.safetensors")
             if let summary = DistillationRun.timeSummary(d) { progress.log(summary) }
             try reportChecksums(collectives, [("generator", d.generatorParameters.checksum()),
@@ -97,11 +103,19 @@ struct Distill: ParsableCommand {
             progress.log("generator written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")
             if config.teacher == "mixture" && evalSamples > 0 && collectives.isRoot {
                 let s = d.sample(count: evalSamples, seed: UInt64(config.seed) &+ 1000)
-                let r = MixtureMetrics.evaluate(s, mixture: config.mixture)
-                try writeJSON(r.dictionary, to: opts.out + "/eval.json")
+                let result = MixtureEvaluation.row(s, mixture: config.mixture)
+                let teacher = MixtureEvaluation.row(MixtureEvaluation.teacherSamples(config.mixture, edm: d.edm, count: evalSamples,
+                                                                                    seed: UInt64(config.seed) &+ 2000), mixture: config.mixture)
+                try writeJSON(result, to: opts.out + "/eval.json")
+                try writeJSON(teacher, to: opts.out + "/eval-teacher.json")
                 try AtomicFile.write(try ScatterPlot.png(samples: s, mixture: config.mixture), to: opts.out + "/scatter.png")
-                progress.log(String(format: "eval (EMA generator, %d samples): on_mode %.3f  modes_covered %d/%d  weight_tv %.3f",
-                                    r.count, r.onMode, r.modesCovered, config.mixture.modes, r.weightTV))
+                func line(_ r: [String: Any]) -> String {
+                    String(format: "on_mode %.3f  modes_covered %d/%d  weight_tv %.3f  heaviest_share %.3f (weight %.3f)",
+                           r["on_mode"] as? Double ?? .nan, r["modes_covered"] as? Int ?? 0, config.mixture.modes,
+                           r["weight_tv"] as? Double ?? .nan, r["heaviest_share"] as? Double ?? .nan, r["heaviest_weight"] as? Double ?? .nan)
+                }
+                progress.log("eval (EMA generator, \(evalSamples) samples, one step): " + line(result))
+                progress.log("     (exact teacher, Heun \(2 * MixtureEvaluation.teacherSteps - 1) NFE):  " + line(teacher))
             }
         }
     }

@@ -7,5 +7,5 @@ struct EMD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emd",
         abstract: "EM Distillation of diffusion models into one-step generators, on CPU clusters with MPI.",
-        subcommands: [Demo.self, TrainTeacher.self, Distill.self, Sample.self, Eval.self, TrainClassifier.self, Bench.self, BenchDistill.self])
+        subcommands: [Demo.self, TrainTeacher.self, Distill.self, Sample.self, Eval.self, TrainClassifier.self, Bench.self, BenchDistill.self, BenchMixtures.self])
 }

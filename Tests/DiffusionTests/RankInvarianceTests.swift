@@ -75,3 +75,43 @@ final class RankInvarianceTests: XCTestCase {
         XCTAssertEqual(Set(all.map { $0.raw >> 16 }).count, all.count)
     }
 }
+
+/// Distillation noise levels follow the data's scale (sigma_data), as EDM's own do.
+final class NoiseScaleTests: XCTestCase {
+    /// For a mixture scaled by c, the resolved noise range and sigma_init are c times those of
+    /// the unscaled mixture, and the z step h_z at corresponding noise levels (c sigma against
+    /// sigma) is the same, so the chains move z alike; in absolute units nothing is rescaled.
+    func testResolvedNoiseLevelsScaleWithTheData() throws {
+        let c = DistillConfig()
+        for base in [GaussianMixture.ring(), .grid(), .randomDirections(dimension: 16)] {
+            for factor: Float in [0.25, 3] {
+                let scaled = try base.scaled(by: factor)
+                XCTAssertEqual(scaled.dataStd, factor * base.dataStd, accuracy: 1e-5 * factor * base.dataStd)
+                let a = c.noiseLevels(sigmaData: base.dataStd), b = c.noiseLevels(sigmaData: scaled.dataStd)
+                for (x, y) in [(a.lo, b.lo), (a.hi, b.hi), (a.initial, b.initial)] {
+                    XCTAssertEqual(y, factor * x, accuracy: 1e-5 * factor * x)
+                }
+                let sigma = a.hi / 2
+                XCTAssertEqual(b.zStep * (factor * sigma) * (factor * sigma), a.zStep * sigma * sigma, accuracy: 1e-6 * a.zStep * sigma * sigma)
+            }
+        }
+        var absolute = c
+        absolute.noiseUnits = .absolute
+        XCTAssertEqual(absolute.noiseLevels(sigmaData: 7), NoiseLevels(lo: c.sigmaLo, hi: c.sigmaHi, initial: c.sigmaInit, zStep: c.gammaZ))
+    }
+
+    /// The distiller uses the resolved levels: its chains' noise levels lie in the scaled range.
+    func testDistillerDrawsNoiseLevelsInTheScaledRange() throws {
+        let net = NetworkConfig(kind: .mlp, dimension: 2, hidden: 16, depth: 2, embedding: 8)
+        let p = Parameters(layout: try net.build().layout)
+        p.initialize(seed: 1)
+        var c = DistillConfig()
+        c.batch = 512
+        let edm = EDMConfig(sigmaData: 6)
+        let d = try Distiller(config: c, collectives: .single, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net, edm: edm, initial: p)
+        let sigmas = d.runEStep().sigma
+        XCTAssertGreaterThanOrEqual(sigmas.min()!, c.sigmaLo * 6 * 0.999)
+        XCTAssertLessThanOrEqual(sigmas.max()!, c.sigmaHi * 6 * 1.001)
+        XCTAssertGreaterThan(sigmas.max()!, c.sigmaHi * 6 * 0.8, "the draws should reach near the top of the scaled range")
+    }
+}

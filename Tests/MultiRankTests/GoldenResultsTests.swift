@@ -32,7 +32,10 @@ final class GoldenResultsTests: XCTestCase {
             let out = try MPIRun.tempDir("golden-\(method)")
             let d = try MPIRun.runSingle("emd", ["distill", "--teacher", "mixture", "--init", initPath, "--steps", "12", "--batch", "48",
                                                  "--langevin-steps", "4", "--student-steps", "2", "--eval-samples", "0",
-                                                 "--method", method, "--out", out.path])
+                                                 "--method", method, "--out", out.path,
+                                                 // The noise levels of the recorded runs, in their units.
+                                                 "--noise-units", "absolute", "--sigma-lo", "0.05", "--sigma-hi", "2",
+                                                 "--sigma-init", "2.5", "--gamma-z", "0.003"])
             XCTAssertEqual(d.status, 0, d.output)
             let sums = try checksums(out)
             XCTAssertEqual(sums["generator"], [generator], method)

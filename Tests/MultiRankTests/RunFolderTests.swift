@@ -115,3 +115,19 @@ final class RunFolderTests: XCTestCase {
         }
     }
 }
+
+/// The mixture benchmark suite in its CI mode writes its table and results.
+final class BenchMixturesTests: XCTestCase {
+    func testQuickSuiteWritesItsTable() throws {
+        let out = try MPIRun.tempDir("bench-mixtures")
+        let r = try MPIRun.runSingle("emd", ["bench-mixtures", "--quick", "--mixtures", "ring,grid-unequal", "--ks", "1,4",
+                                             "--out", out.path], timeout: 300)
+        XCTAssertEqual(r.status, 0, r.output)
+        let md = try String(contentsOfFile: out.appendingPathComponent("results.md").path, encoding: .utf8)
+        for needle in ["| ring | teacher (Heun, 35 NFE)", "| ring | K = 1 baseline", "| grid-unequal | EMD K = 4", "of 25", "of 8"] {
+            XCTAssertTrue(md.contains(needle), "missing \(needle) in:\n\(md)")
+        }
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as? [String: Any]
+        XCTAssertEqual((json?["rows"] as? [Any])?.count, 2 * 3, "two mixtures x (teacher + 2 K) for one seed")
+    }
+}
