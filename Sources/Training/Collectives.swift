@@ -47,6 +47,16 @@ extension Collectives {
         String(decoding: try broadcast(Array(string.utf8), root: root), as: UTF8.self)
     }
 
+    /// Every rank's `string`, in rank order (any lengths).
+    public func allgather(_ string: String) throws -> [String] {
+        let bytes = Array(string.utf8)
+        let width = Int(try allgather(Int64(bytes.count)).max() ?? 0)
+        let all = try allgather(bytes: bytes + [UInt8](repeating: 0, count: width - bytes.count))
+        return (0..<size).map { r in
+            String(decoding: all[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
     /// Whether `flag` holds on any rank.
     public func any(_ flag: Bool) throws -> Bool { try allreduceMax(flag ? 1 : 0) > 0 }
 }

@@ -13,9 +13,18 @@ public enum Preemption {
     public static let exitCode: Int32 = 75
 
     /// Install the handler (first thing a command does, so an early signal is not lost), and
-    /// ignore SIGPIPE so that a closed output pipe is a write error, not a silent death.
+    /// ignore SIGPIPE so that a closed output pipe is a write error, not a silent death. A
+    /// second SIGINT (Ctrl-C twice) ends the process at once, so a command busy between step
+    /// boundaries can still be interrupted by hand; repeated SIGTERM or SIGUSR1 (schedulers and
+    /// mpirun may repeat them) only ask for the one checkpoint.
     public static func install() {
-        let handler: @convention(c) (Int32) -> Void = { _ in preemptionSignal = 1 }
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if sig == SIGINT && preemptionSignal != 0 {
+                signal(SIGINT, SIG_DFL)
+                raise(SIGINT)
+            }
+            preemptionSignal = 1
+        }
         signal(SIGTERM, handler)
         signal(SIGUSR1, handler)
         signal(SIGINT, handler)

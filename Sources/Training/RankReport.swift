@@ -11,13 +11,7 @@ public enum RankReport {
                              to path: String) throws -> Bool {
         var report: [String: Any] = ["ranks": collectives.size]
         for (k, v) in extra { report[k] = v }
-        let width = 256
-        var name = Array(collectives.hostName.utf8.prefix(width))
-        name += [UInt8](repeating: 0, count: width - name.count)
-        let names = try collectives.allgather(bytes: name)
-        report["hosts"] = (0..<collectives.size).map { r in
-            String(decoding: names[(r * width)..<((r + 1) * width)].prefix { $0 != 0 }, as: UTF8.self)
-        }
+        report["hosts"] = try collectives.allgather(collectives.hostName)
         var allSame = true
         for (name, sum) in sets {
             let all = try collectives.allgather(Int64(bitPattern: sum))

@@ -26,8 +26,8 @@ public final class TrainingLoop {
         var failure = ""
         let rootPath = try collectives.broadcast(directory.path, root: 0)
         if try collectives.any(rootPath != directory.path) {
-            let paths = try collectives.allgather(bytes: Array((directory.path + "\n").utf8))
-            throw ConfigError("the ranks were given different output folders (\(String(decoding: paths, as: UTF8.self).split(separator: "\n").joined(separator: ", "))): every rank must be given the same --out")
+            let paths = try collectives.allgather(directory.path)
+            throw ConfigError("the ranks were given different output folders (\(paths.joined(separator: ", "))): every rank must be given the same --out")
         }
         if collectives.isRoot {
             do {

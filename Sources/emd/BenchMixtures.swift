@@ -9,9 +9,11 @@ import Training
 
 /// `emd bench-mixtures`: the mixture benchmark suite of docs/results.md. For each mixture and
 /// seed: one initial network fitted to the mixture, then the K = 1 baseline and EMD at each K
-/// with equal wall time (steps = budget / the median step time of that K, measured here alone
-/// on one core before the runs), each evaluated beside the exact teacher's Heun samples. Runs
-/// are `emd distill` child processes, `--jobs` at a time; finished runs are kept and skipped.
+/// with equal wall time, each evaluated beside the exact teacher's Heun samples. Equal wall
+/// time is set by step counts, not clocks, so that a loaded machine cannot shorten a run: the
+/// baseline takes `--baseline-steps` and each K takes that many times the ratio of their median
+/// step times, measured in this process one after the other before the runs. Runs are
+/// `emd distill` child processes, `--jobs` at a time; finished runs are kept and skipped.
 struct BenchMixtures: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-mixtures",
@@ -22,23 +24,24 @@ struct BenchMixtures: ParsableCommand {
     var mixtures = "ring,ring*3,grid,grid-unequal,random:8,random:16,random:32"
     @Option(help: "Seeds (comma-separated).") var seeds = "0,1,2"
     @Option(help: "Langevin steps K to compare (comma-separated; 1 is the baseline method).") var ks = "1,4,8"
-    @Option(help: "Seconds of training per run (equal for every K).") var budget: Double = 100
+    @Option(help: "Steps of the K = 1 baseline; every K gets the same wall time (steps scaled by measured step-time ratios).")
+    var baselineSteps = 5000
     @Option(help: "Steps fitting each mixture's initial network.") var initSteps = 3000
     @Option(help: "Samples per evaluation.") var evalSamples = 10000
     @Option(help: "Runs at once (each one process, one BLAS thread).") var jobs = 2
-    @Flag(help: "CI mode: one seed, a 3-second budget, 300 initial steps, 2000 samples.") var quick = false
-    @Flag(help: "A longer, more thorough pass: 5 seeds, 4x the budget.") var thorough = false
+    @Flag(help: "CI mode: one seed, 150 baseline steps, 300 initial steps, 2000 samples.") var quick = false
+    @Flag(help: "A longer, more thorough pass: 5 seeds, 4x the steps.") var thorough = false
     @Option(parsing: .remaining, help: "Flags passed to every distillation (after --).") var extra: [String] = []
 
     func run() throws {
         Preemption.install()
         BLAS.setThreads(1)
         var seedList = try list(seeds, "--seeds").map { Int($0)! }
-        var seconds = budget, fitSteps = initSteps, samples = evalSamples
-        if quick { seedList = [seedList.first ?? 0]; seconds = 3; fitSteps = 300; samples = 2000 }
-        if thorough { seedList = Array(0..<max(5, seedList.count)); seconds *= 4 }
+        var baseSteps = baselineSteps, fitSteps = initSteps, samples = evalSamples
+        if quick { seedList = [seedList.first ?? 0]; baseSteps = 150; fitSteps = 300; samples = 2000 }
+        if thorough { seedList = Array(0..<max(5, seedList.count)); baseSteps *= 4 }
         let kList = try list(ks, "--ks").map { Int($0)! }
-        try ResourceLimits.check("--budget", seconds, in: 0.1...1e6)
+        try ResourceLimits.check("--baseline-steps", baseSteps, in: 10...100_000_000)
         try ResourceLimits.check("--jobs", jobs, in: 1...256)
         try ResourceLimits.check("--init-steps", fitSteps, in: 1...10_000_000)
         try ResourceLimits.check("--eval-samples", samples, in: 100...10_000_000)
@@ -48,6 +51,7 @@ struct BenchMixtures: ParsableCommand {
         }
         let runner = ChildRunner(executable: try selfPath(), jobs: jobs)
         var rows: [[String: Any]] = []
+        var budgets: [String: Double] = [:]
         for (spec, mixture) in named {
             let dir = out + "/" + spec.replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: ":", with: "-")
                 .replacingOccurrences(of: "*", with: "x")
@@ -59,9 +63,12 @@ struct BenchMixtures: ParsableCommand {
             }
             try runner.waitAll()
             let stepTimes = try calibrate(mixture, initPath: "\(dir)/init-s\(seedList[0])/teacher.safetensors", ks: kList)
+            let budget = Double(baseSteps) * stepTimes[kList.min()!]!
+            func stepsFor(_ k: Int) -> Int { max(10, Int((budget / stepTimes[k]!).rounded())) }
+            budgets[spec] = budget
             for seed in seedList {
                 for k in kList {
-                    let steps = max(10, Int(seconds / stepTimes[k]!))
+                    let steps = stepsFor(k)
                     let run = "\(dir)/s\(seed)/k\(k)"
                     if exists(run + "/eval.json") { continue }
                     runner.submit(["distill", "--mixture", spec, "--init", "\(dir)/init-s\(seed)/teacher.safetensors",
@@ -76,7 +83,7 @@ struct BenchMixtures: ParsableCommand {
                     let run = "\(dir)/s\(seed)/k\(k)"
                     var row = try readJSON(run + "/eval.json")
                     row["mixture"] = spec; row["seed"] = seed; row["K"] = k; row["run"] = run
-                    row["steps"] = max(10, Int(seconds / stepTimes[k]!)); row["seconds_per_step"] = stepTimes[k]!
+                    row["steps"] = stepsFor(k); row["seconds_per_step"] = stepTimes[k]!
                     row["metrics"] = lastMetrics(run + "/metrics.jsonl")
                     rows.append(row)
                     if k == kList[0] {
@@ -87,11 +94,11 @@ struct BenchMixtures: ParsableCommand {
                 }
             }
         }
-        let report: [String: Any] = ["budget_seconds": seconds, "seeds": seedList, "ks": kList, "init_steps": fitSteps,
+        let report: [String: Any] = ["baseline_steps": baseSteps, "budget_seconds": budgets, "seeds": seedList, "ks": kList, "init_steps": fitSteps,
                                      "eval_samples": samples, "blas_core": BLAS.coreName, "rows": rows,
                                      "date": ISO8601DateFormatter().string(from: Date())]
         try writeJSON(report, to: out + "/results.json")
-        let md = BenchMixturesTable.markdown(rows: rows, mixtures: named.map(\.0), ks: kList, budget: seconds)
+        let md = BenchMixturesTable.markdown(rows: rows, mixtures: named.map(\.0), ks: kList, baselineSteps: baseSteps, budgets: budgets)
         try Data(md.utf8).write(to: URL(fileURLWithPath: out + "/results.md"), options: .atomic)
         Console.out(md)
         Console.out("wrote \(out)/results.md and \(out)/results.json\n")
@@ -106,7 +113,7 @@ struct BenchMixtures: ParsableCommand {
     }
 
     /// Median seconds per distillation step of each K on this mixture, measured in this
-    /// process on one core (3 warm-up steps, then 15 timed).
+    /// process on one core (3 warm-up steps, then 25 timed).
     func calibrate(_ mixture: GaussianMixture, initPath: String, ks: [Int]) throws -> [Int: Double] {
         let model = try TeacherModel.load(initPath)
         var times: [Int: Double] = [:]
@@ -119,7 +126,7 @@ struct BenchMixtures: ParsableCommand {
                                   networkConfig: model.networkConfig, edm: model.edm, initial: model.parameters)
             for _ in 0..<3 { _ = try d.trainStep() }
             var ts: [Double] = []
-            for _ in 0..<15 {
+            for _ in 0..<25 {
                 let t0 = WallClock.now()
                 _ = try d.trainStep()
                 ts.append(WallClock.now() - t0)

@@ -3,7 +3,7 @@ import Foundation
 /// The Markdown table of `emd bench-mixtures`: per mixture, one row per model (the exact
 /// teacher's Heun samples, then each K), with means over seeds and each seed's modes covered.
 enum BenchMixturesTable {
-    static func markdown(rows: [[String: Any]], mixtures: [String], ks: [Int], budget: Double) -> String {
+    static func markdown(rows: [[String: Any]], mixtures: [String], ks: [Int], baselineSteps: Int, budgets: [String: Double]) -> String {
         var md = "| mixture | model | steps | on_mode mean [min, max] | modes covered (per seed) | weight_tv mean [min, max] | heaviest share (weight) | z_rms | step_rms |\n"
         md += "|---|---|---|---|---|---|---|---|---|\n"
         for spec in mixtures {
@@ -29,7 +29,8 @@ enum BenchMixturesTable {
                 md += "\(summary(values("weight_tv"))) | \(heavy) (\(weight)) | \(metric("z_rms")) | \(metric("step_rms")) |\n"
             }
         }
-        md += "\nEqual wall time: \(String(format: "%g", budget)) s of training per run (steps = budget / the median step time of that K measured alone on one core); means over seeds.\n"
+        let seconds = mixtures.compactMap { budgets[$0] }.map { String(format: "%.0f", $0) }.joined(separator: ", ")
+        md += "\nEqual wall time: the K = 1 baseline takes \(baselineSteps) steps and every K the same time by the step-time ratios measured before the runs (training seconds per run at the measured speed, per mixture: \(seconds)); means over seeds.\n"
         return md
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 
 /// `emd`: train EDM teachers, distill them into one-step generators with EM Distillation,
 /// sample and evaluate, on one rank or many under `mpirun`.
@@ -8,4 +9,11 @@ struct EMD: ParsableCommand {
         commandName: "emd",
         abstract: "EM Distillation of diffusion models into one-step generators, on CPU clusters with MPI.",
         subcommands: [Demo.self, TrainTeacher.self, Distill.self, Sample.self, Eval.self, TrainClassifier.self, Bench.self, BenchDistill.self, BenchMixtures.self])
+
+    /// The signal handlers go in before anything else (argument parsing, MPI, data loading), so
+    /// a preemption signal that arrives early is handled, not fatal.
+    static func main() {
+        Preemption.install()
+        main(nil)
+    }
 }

@@ -131,3 +131,51 @@ final class BenchMixturesTests: XCTestCase {
         XCTAssertEqual((json?["rows"] as? [Any])?.count, 2 * 3, "two mixtures x (teacher + 2 K) for one seed")
     }
 }
+
+/// Misleading messages and early signals (docs/reliability.md).
+final class MessagesAndSignalsTests: XCTestCase {
+    /// A generator checkpoint given as the teacher is named as what it is.
+    func testGeneratorCheckpointAsTeacherNamesItsKind() throws {
+        let out = try MPIRun.tempDir("gen-as-teacher")
+        let d = try MPIRun.runSingle("emd", ["distill", "--init-steps", "20", "--steps", "2", "--batch", "16", "--langevin-steps", "2",
+                                             "--student-steps", "1", "--eval-samples", "0", "--out", out.path])
+        XCTAssertEqual(d.status, 0, d.output)
+        let generator = out.appendingPathComponent("generator.safetensors").path
+        let r = try MPIRun.runSingle("emd", ["distill", "--teacher", generator, "--steps", "2", "--out", try MPIRun.tempDir("g2").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.output.contains("is a generator checkpoint, not a teacher checkpoint"), r.output)
+    }
+
+    /// A signal moments after start (before the first step) still ends in a checkpoint and the
+    /// requeue status, not a silent death by signal.
+    func testSignalRightAfterStartIsNotLost() throws {
+        let out = try MPIRun.tempDir("early-signal")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try MPIRun.executable("emd"))
+        p.arguments = RunFolderTests.teacher + ["--steps", "100000", "--out", out.path]
+        p.environment = MPIRun.cleanEnvironment()
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        Thread.sleep(forTimeInterval: 0.25)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .exit, "killed by the signal instead of handling it")
+        XCTAssertEqual(p.terminationStatus, 75)
+        XCTAssertFalse(CheckpointDirectory(path: out.path).checkpoints().isEmpty)
+    }
+
+    /// Mixture files with absurd means or stds are refused, naming the problem, instead of
+    /// training into non-finite values.
+    func testAbsurdMixtureIsRefused() throws {
+        let dir = try MPIRun.tempDir("absurd")
+        for (name, json) in [("mean", #"{"dimension":2,"means":[[1e30,0],[0,1]],"weights":[0.5,0.5],"stds":[0.1,0.1]}"#),
+                             ("std", #"{"dimension":2,"means":[[1,0],[0,1]],"weights":[0.5,0.5],"stds":[1e30,0.1]}"#)] {
+            let path = dir.appendingPathComponent("\(name).json").path
+            try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+            let r = try MPIRun.runSingle("emd", ["distill", "--mixture", path, "--steps", "2", "--out", dir.appendingPathComponent(name).path])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.output.contains("mixture:") && !r.output.contains("lower learning rate"), r.output)
+        }
+    }
+}

@@ -81,3 +81,31 @@ final class ConfigCompatibilityTests: XCTestCase {
         }
     }
 }
+
+/// metrics.jsonl on a full disk: appends fail soft, reported once, and never crash.
+final class MetricsLogTests: XCTestCase {
+    func testFullDiskIsReportedOnceAndIgnored() throws {
+        guard getuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        let dir = scratchDirectory("fulldisk")
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir]
+        try mount.run(); mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else { throw XCTSkip("cannot mount a tmpfs here") }
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [dir]
+            try? umount.run(); umount.waitUntilExit()
+        }
+        let log = try MetricsLog(path: dir + "/metrics.jsonl")
+        for step in 0..<2000 { log.append(step: step, [("loss", Double(step)), ("padding", 123456.789)]) }
+        let written = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8)
+        XCTAssertGreaterThan(written.count, 1000, "rows before the disk filled are kept")
+        XCTAssertLessThan(written.count, 17_000)
+        // Every complete line is valid JSON (O_APPEND, one write per line).
+        for line in written.split(separator: "\n").dropLast() {
+            XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), String(line))
+        }
+    }
+}

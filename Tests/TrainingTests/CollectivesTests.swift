@@ -38,3 +38,11 @@ final class LocalCollectivesTests: XCTestCase {
         }) { XCTAssertEqual("\($0)", "rank one failed") }
     }
 }
+
+final class LocalCollectivesStringTests: XCTestCase {
+    /// Strings of different lengths gather in rank order.
+    func testAllgatherStringsOfDifferentLengths() throws {
+        let all = try LocalCollectives.run(ranks: 3) { c in try c.allgather(String(repeating: "x", count: c.rank * 5) + "/\(c.rank)") }
+        for r in all { XCTAssertEqual(r, ["/0", "xxxxx/1", "xxxxxxxxxx/2"]) }
+    }
+}
