@@ -48,7 +48,7 @@ struct EMDFuzz: ParsableCommand {
         or peak memory above --max-rss-mb fails the run (exit 1; 70 crash, 71 hang).
         """)
 
-    @Argument(help: "Targets: safetensors, checkpoint, idx, config, or all.")
+    @Argument(help: "Targets: safetensors, checkpoint, idx, config, or all (the parsers, in process); argv (mutated emd command lines of every subcommand, run as child processes) or argv-SUB (one subcommand: argv-sample, argv-eval, argv-train-teacher, argv-distill, argv-train-classifier, argv-bench, argv-bench-distill, argv-demo).")
     var targets: [String] = ["all"]
     @Option(help: "Mutated inputs per target.") var iterations = 100_000
     @Option(help: "Campaign seed.") var seed: UInt64 = 1
@@ -56,8 +56,23 @@ struct EMDFuzz: ParsableCommand {
     @Option(help: "Largest resident memory allowed, MiB.") var maxRssMb = 512
     @Option(help: "Write the input of this iteration (of the single target) to --out and parse it.") var replay: Int?
     @Option(help: "File for --replay, or the JSON summary of the campaign.") var out: String?
+    @Option(help: "argv: the emd executable (default: next to emd-fuzz).") var emd: String?
+    @Option(help: "argv: folder for fixtures and scratch output (default: a temporary folder).") var work: String?
+    @Option(help: "argv: seconds a command line may run before it is judged: blocked without CPU is a hang, computing is stopped with SIGTERM.")
+    var runTimeout: Double = 8
+    @Option(help: "argv: seconds after SIGTERM before a computing run counts as a hang.") var grace: Double = 10
+    @Option(help: "argv: address-space limit of each emd child, MiB.") var childMemoryMb = 8192
 
     mutating func run() throws {
+        if targets.contains(where: { $0.hasPrefix("argv") }) {
+            func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
+            let own = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emd").path
+            let dir = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("emd-fuzz-argv-\(getpid())").path
+            try runArgvCampaign(ArgvOptions(subcommands: try argvSubcommands(targets), iterations: iterations, seed: seed,
+                                            timeout: runTimeout, grace: grace, emd: absolute(emd ?? own), work: absolute(dir),
+                                            childMemoryMB: childMemoryMb, replay: replay, out: out.map(absolute)))
+            return
+        }
         let all = try [safetensorsTarget(), checkpointTarget(), idxTarget(), configTarget()]
         let chosen = targets == ["all"] ? all : try targets.map { t in
             guard let f = all.first(where: { $0.name == t }) else {
