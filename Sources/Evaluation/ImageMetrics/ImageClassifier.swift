@@ -271,7 +271,13 @@ public final class ImageClassifier {
         guard dataset.dimension == Self.imageSize else {
             throw ImageEvaluationError("dataset \(dataset.name) has dimension \(dataset.dimension), need \(Self.imageSize)")
         }
-        precondition(steps >= 0 && batch > 0)
+        // Real checks: -Ounchecked drops preconditions, and these come from flags and label files.
+        guard steps >= 0, (1...65536).contains(batch) else {
+            throw ImageEvaluationError("training steps \(steps) must be at least 0 and batch \(batch) in 1...65536")
+        }
+        if let bad = labels.firstIndex(where: { !(0..<Self.classes).contains($0) }) {
+            throw ImageEvaluationError("dataset \(dataset.name): label \(labels[bad]) of image \(bad + 1) is outside 0..<\(Self.classes)")
+        }
         let ws = workspace(batch: batch)
         let adam = Adam(count: parameters.count, learningRate: learningRate)
         let d = Self.imageSize, n = dataset.count
