@@ -31,6 +31,8 @@ enum ArgvOutcome: Equatable {
 /// the machine), and classifies how they ended.
 struct ChildRunner {
     let emd: String
+    /// Command in front of `emd` (setpriv, to drop root), exec'd in place: same process.
+    var prefix: [String] = []
     let timeout: Double
     let grace: Double
     let log: String
@@ -47,12 +49,12 @@ struct ChildRunner {
         defer { posix_spawnattr_destroy(&attr) }
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP))
         posix_spawnattr_setpgroup(&attr, 0)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([emd] + args).map { strdup($0) } + [nil]
+        let argv: [UnsafeMutablePointer<CChar>?] = (prefix + [emd] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let start = DispatchTime.now().uptimeNanoseconds
         func elapsed() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-        guard posix_spawn(&pid, emd, &actions, &attr, argv, environ) == 0 else {
+        guard posix_spawn(&pid, prefix.first ?? emd, &actions, &attr, argv, environ) == 0 else {
             return (.error(-1, "spawn failed: \(String(cString: strerror(errno)))"), 0, "")
         }
         var status: Int32 = 0

@@ -16,6 +16,8 @@ struct ArgvOptions {
     var childMemoryMB: Int
     var replay: Int?
     var out: String?
+    /// Run the children as root too (default: as nobody when run as root).
+    var asRoot = false
 }
 
 /// Parses target names "argv" (every subcommand) and "argv-SUB" (one subcommand).
@@ -52,12 +54,25 @@ func runArgvCampaign(_ o: ArgvOptions) throws {
     setenv("EMD_BLAS_THREADS", "1", 1)
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1)
     if getuid() == 0 { setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1); setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1) }
+    // As root, the children run as nobody (setpriv): a command line that names a system file as
+    // an output cannot replace it, and "permission denied" paths are real.
+    var prefix: [String] = []
+    if getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && !o.asRoot {
+        prefix = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        _ = chmod(o.work, 0o755); _ = chmod(fixtures.dir, 0o755); _ = chmod(scratch, 0o777)
+    }
     let gen = CommandLineFuzzer(fixtures: fixtures, scratch: scratch)
-    let runner = ChildRunner(emd: o.emd, timeout: o.timeout, grace: o.grace, log: o.work + "/child.log")
+    let runner = ChildRunner(emd: o.emd, prefix: prefix, timeout: o.timeout, grace: o.grace, log: o.work + "/child.log")
     func clearScratch() {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? [] {
-            try? FileManager.default.removeItem(atPath: scratch + "/" + name)
-        }
+        let fm = FileManager.default
+        _ = chmod(scratch + "/readonly", 0o755)
+        for name in (try? fm.contentsOfDirectory(atPath: scratch)) ?? [] { try? fm.removeItem(atPath: scratch + "/" + name) }
+        // The hostile outputs: a FIFO, a directory, a folder the run may not write in.
+        _ = mkfifo(scratch + "/fifo", 0o666)
+        try? fm.createDirectory(atPath: scratch + "/dir", withIntermediateDirectories: true)
+        try? fm.createDirectory(atPath: scratch + "/readonly", withIntermediateDirectories: true)
+        _ = chmod(scratch + "/dir", 0o777)
+        _ = chmod(scratch + "/readonly", 0o555)
     }
     if let replay = o.replay {
         guard o.subcommands.count == 1 else { throw ValidationError("--replay needs exactly one argv-SUB target") }

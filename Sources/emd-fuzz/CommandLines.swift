@@ -116,6 +116,12 @@ struct CommandLineFuzzer {
     func hostileValue(for flag: String, rng: inout SplitMix64) -> String {
         let f = fixtures
         switch flag {
+        case "--out", "--png", "--json":
+            // Outputs: only hostile paths inside the scratch folder (emptied before every run),
+            // so that no run can replace a fixture or a system file (a rename over /dev/null).
+            return [scratch + "/fifo", scratch + "/dir", scratch + "/dir/", scratch + "/missing/sub/x.npy", scratch + "/x.txt",
+                    scratch + "/x.npy", scratch + "/x.safetensors", scratch + "/x.png", scratch + "/" + String(repeating: "o", count: 300),
+                    scratch + "/readonly/x.npy", "", "/proc/version", "/proc/x.npy"].randomElement(using: &rng)!
         case "--data", "--test", "--reference":
             return ["csv:" + f.fifo, "csv:" + f.missing, "csv:" + f.directory, "csv:/dev/zero", "csv:" + f.samples, "csv:",
                     "idx:" + f.fifo, "idx:\(f.images),\(f.missing)", "idx:\(f.images),\(f.fifo)", "idx:\(f.csv)", "idx:",
