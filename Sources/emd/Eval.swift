@@ -63,7 +63,7 @@ struct Eval: ParsableCommand {
                 print(String(format: "on_mode %.4f  modes_covered %d/%d  weight_tv %.4f  (%d samples)",
                              r.onMode, r.modesCovered, mix.modes, r.weightTV, r.count))
             }
-            if let json { try writeJSON(result, to: json) }
+            if let json { try writeJSONFile(result, to: json) }
             if let png, let mix { try writePNG(values, count: n, dimension: dim, to: png, mixture: mix) }
         }
     }
