@@ -46,6 +46,19 @@ struct CommandLineFuzzer {
                               "1e-45", "1e-400", "0.5", "-0.5", "1e9", "65536", "100000", "0x10", "", "abc", " 3",
                               String(repeating: "9", count: 400), String(repeating: "x", count: 100_000)]
 
+    /// Integers that parse as `Int`, at the edges.
+    static let edgeIntegers = ["0", "-1", "1", "2", "3", "7", "2147483647", "2147483648", "-2147483648", "4294967296",
+                               "9223372036854775807", "-9223372036854775808", "4611686018427387904", "65536", "1000000", "100000000"]
+    /// Numbers that parse as `Float` or `Double`, at the edges.
+    static let edgeFloats = ["0", "-0", "-1", "1", "nan", "inf", "-inf", "1e39", "-1e39", "1e30", "1e-45", "1e-30", "0.5",
+                             "2", "1e9", "3.4028235e38"]
+    static let intFlags: Set<String> = ["--count", "--steps", "--seed", "--hidden", "--depth", "--channels", "--batch",
+                                        "--log-every", "--checkpoint-every", "--init-steps", "--langevin-steps", "--student-steps",
+                                        "--eval-samples", "--samples", "--teacher-steps", "--repeats", "--blas-threads"]
+    static let floatFlags: Set<String> = ["--lr", "--ema-decay", "--gamma-eps", "--gamma-z", "--sigma-lo", "--sigma-hi",
+                                          "--sigma-init", "--generator-lr", "--student-lr", "--grad-clip", "--ema-rampup",
+                                          "--time-limit"]
+
     /// Flags each subcommand accepts that take a value, for insertions.
     static let valueFlags: [String: [String]] = [
         "sample": ["--checkpoint", "--count", "--out", "--png", "--mixture", "--steps", "--sampler", "--seed"],
@@ -109,7 +122,9 @@ struct CommandLineFuzzer {
                                    ^ UInt64(Self.subcommands.firstIndex(of: sub) ?? 0) &* 0xD6E8_FEB8_6659_FD93)
         let b = bases(sub)
         var args = b[Int.random(in: 0..<b.count, using: &rng)]
-        for _ in 0..<Int.random(in: 1...3, using: &rng) { mutate(&args, sub: sub, rng: &rng) }
+        // Mostly one edit, so that most command lines parse and reach the command's own checks.
+        let edits = [1, 1, 1, 1, 1, 1, 2, 2, 2, 3].randomElement(using: &rng)!
+        for _ in 0..<edits { mutate(&args, sub: sub, rng: &rng) }
         return args
     }
 
@@ -134,6 +149,12 @@ struct CommandLineFuzzer {
         case "--sampler", "--network", "--method", "--allreduce", "--networks", "--ks":
             return ["heun", "euler", "", "mlp", "resmlp", "unet", "emd", "baseline", "fused", "overlap", "separate",
                     "mixture,image", "1,8", "0", "-1,99999999", ",,,", "image"].randomElement(using: &rng)!
+        case _ where Self.intFlags.contains(flag):
+            return Int.random(in: 0..<4, using: &rng) < 3 ? Self.edgeIntegers.randomElement(using: &rng)!
+                                                         : Self.edgeNumbers.randomElement(using: &rng)!
+        case _ where Self.floatFlags.contains(flag):
+            return Int.random(in: 0..<4, using: &rng) < 3 ? Self.edgeFloats.randomElement(using: &rng)!
+                                                         : Self.edgeNumbers.randomElement(using: &rng)!
         default:
             // Path-valued flags get mostly hostile paths, the others mostly edge numbers.
             let pathFlag = ["--checkpoint", "--out", "--png", "--samples", "--classifier", "--json", "--config", "--init"]
