@@ -66,6 +66,21 @@ final class InputValidationTests: XCTestCase {
         try assertRefused(["eval", "--samples", dir.path], [dir.path, "directory"])
     }
 
+    /// Outputs that exist and are not regular files are refused and left alone (a rename over
+    /// them, as root over /dev/null, destroyed them).
+    func testNonRegularOutputsAreNotReplaced() throws {
+        let dir = try MPIRun.tempDir("outfifo")
+        let fifo = dir.appendingPathComponent("out.fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let samples = dir.appendingPathComponent("s.npy").path
+        try NPY.write(path: samples, shape: [4, 2], values: [0, 1, 1, 0, -1, 0, 0, -1])
+        try assertRefused(["eval", "--samples", samples, "--json", fifo], [fifo, "not a regular file"])
+        try assertRefused(["eval", "--samples", samples, "--png", fifo], [fifo, "not a regular file"])
+        var st = stat()
+        XCTAssertEqual(stat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO was replaced")
+    }
+
     func testNonFiniteSamplesAreRefused() throws {
         let dir = try MPIRun.tempDir("nan")
         // eval: two of three samples hold NaN or infinity.
