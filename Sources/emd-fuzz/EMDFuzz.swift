@@ -63,6 +63,19 @@ struct EMDFuzz: ParsableCommand {
     @Option(help: "argv: seconds after SIGTERM before a computing run counts as a hang.") var grace: Double = 10
     @Option(help: "argv: address-space limit of each emd child, MiB.") var childMemoryMb = 8192
 
+    /// Every size from a flag is bounded with a real check (the release build has no overflow
+    /// or range checks): a negative --iterations would crash the loop.
+    func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws { if !ok { throw ValidationError(message) } }
+        try require((0...1_000_000_000).contains(iterations), "--iterations \(iterations) must be in 0...1000000000")
+        try require((1...3600).contains(timeout), "--timeout \(timeout) must be in 1...3600 seconds")
+        try require((1...(1 << 30)).contains(maxRssMb), "--max-rss-mb \(maxRssMb) must be in 1...\(1 << 30)")
+        try require(replay.map { $0 >= 0 } ?? true, "--replay must not be negative")
+        try require(runTimeout.isFinite && (0.1...3600).contains(runTimeout), "--run-timeout \(runTimeout) must be in 0.1...3600 seconds")
+        try require(grace.isFinite && (0...3600).contains(grace), "--grace \(grace) must be in 0...3600 seconds")
+        try require((64...(1 << 30)).contains(childMemoryMb), "--child-memory-mb \(childMemoryMb) must be in 64...\(1 << 30)")
+    }
+
     mutating func run() throws {
         if targets.contains(where: { $0.hasPrefix("argv") }) {
             func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }

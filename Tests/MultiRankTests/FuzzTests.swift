@@ -54,6 +54,15 @@ final class FuzzTests: XCTestCase {
         XCTAssertTrue(r.output.contains("FAIL idx"), r.output)
     }
 
+    /// The fuzzer's own sizes are bounded: a negative --iterations crashed the release build.
+    func testFuzzerRefusesBadSizes() throws {
+        for args in [["idx", "--iterations=-5"], ["argv-sample", "--replay=-1"], ["idx", "--timeout", "0"]] {
+            let r = try MPIRun.runSingle("emd-fuzz", args, timeout: 60)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.output)")
+            XCTAssertTrue(r.output.contains("must"), r.output)
+        }
+    }
+
     /// --replay regenerates one input of a campaign exactly.
     func testReplayRegeneratesTheSameInput() throws {
         let dir = try MPIRun.tempDir("replay")
