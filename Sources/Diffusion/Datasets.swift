@@ -40,7 +40,8 @@ public final class ArrayDataset: TrainingData {
     private var cachedSeed: UInt64 = 0
 
     public init(name: String, count: Int, dimension: Int, values: [Float], labels: [Int]?, imageSide: Int?) throws {
-        guard count > 0, dimension > 0, values.count == count * dimension else {
+        let (total, overflow) = count.multipliedReportingOverflow(by: dimension)
+        guard count > 0, dimension > 0, !overflow, values.count == total else {
             throw ConfigError("dataset \(name): \(values.count) values do not make \(count) samples of \(dimension)")
         }
         if let labels, labels.count != count {
@@ -56,6 +57,37 @@ public final class ArrayDataset: TrainingData {
         for v in values { mean += Double(v); sq += Double(v) * Double(v) }
         mean /= Double(values.count)
         dataStd = Float((sq / Double(values.count) - mean * mean).squareRoot())
+        try Self.validateStatistics(name: name, dimension: dimension, values: values, dataStd: dataStd)
+    }
+
+    /// Refuse data that would make training meaningless or blow up later with a misleading
+    /// message: a non-finite value (NaN, infinity, or a number such as 1e39 that does not fit a
+    /// Float), all values equal (zero variance), or a data standard deviation (EDM's sigma_data)
+    /// that is not a finite positive number. The error names the dataset and the problem.
+    static func validateStatistics(name: String, dimension: Int, values: [Float], dataStd: Float) throws {
+        var nonFinite = 0, first = -1
+        var lo = Float.infinity, hi = -Float.infinity
+        for (i, v) in values.enumerated() {
+            if v.isFinite {
+                lo = min(lo, v); hi = max(hi, v)
+            } else {
+                if first < 0 { first = i }
+                nonFinite += 1
+            }
+        }
+        if nonFinite > 0 {
+            throw ConfigError("dataset \(name): \(nonFinite) non-finite value(s) (NaN, infinity, or beyond Float's range " +
+                              "of about 3.4e38); the first is sample \(first / dimension + 1), coordinate \(first % dimension + 1): " +
+                              "\(values[first])")
+        }
+        guard hi > lo else {
+            throw ConfigError("dataset \(name): every value equals \(lo) (zero variance); the data standard deviation " +
+                              "sigma_data must be positive")
+        }
+        guard dataStd.isFinite, dataStd > 0 else {
+            throw ConfigError("dataset \(name): the data standard deviation sigma_data is \(dataStd) (values from \(lo) " +
+                              "to \(hi)); it must be finite and positive")
+        }
     }
 
     public func fill(step: Int, position: Int, batch: Int, seed: UInt64, into out: UnsafeMutablePointer<Float>) {
@@ -112,8 +144,11 @@ public final class ArrayDataset: TrainingData {
         let n = im.dims[0], d = im.dims.dropFirst().reduce(1, *)
         let values = im.bytes.map { Float($0) / 127.5 - 1 }
         var labelValues: [Int]? = nil
-        if let labels, FileManager.default.fileExists(atPath: labels) {
+        if let labels {
+            // A labels file that was named must exist: ignoring it would train or evaluate
+            // without labels and say nothing (IDX.read names the path and errno).
             let lb = try IDX.read(path: labels)
+            guard lb.dataType == IDX.unsignedByte else { throw FileFormatError(path: labels, "expected unsigned byte labels") }
             guard lb.dims == [n] else { throw FileFormatError(path: labels, "labels dims \(lb.dims) do not match \(n) images") }
             labelValues = lb.bytes.map(Int.init)
         }

@@ -1,3 +1,4 @@
+import Training
 import NN
 import CounterRNG
 
@@ -12,6 +13,33 @@ public enum Sampler: String, Codable, Sendable, CaseIterable {
     /// `first` is the global index of the first sample (ranks draw disjoint ranges).
     public func sample(_ denoiser: Denoiser, edm: EDMConfig, steps: Int, count: Int, seed: UInt64, first: Int = 0,
                        chunk: Int = 256) -> [Float] {
+        // Without a stop condition the run always completes.
+        run(denoiser, edm: edm, steps: steps, count: count, seed: seed, first: first, chunk: chunk, stop: nil)!
+    }
+
+    /// Like `sample`, but asks `stop` between chunks and between noise levels (a stop signal
+    /// must end a long run promptly) and validates its sizes: `steps` and `count` must be at
+    /// least 1 and `count * dimension` must not overflow. Throws `SamplingStopped` when `stop`
+    /// returned true, `ConfigError` for bad sizes. Same samples as `sample` otherwise.
+    public func sample(_ denoiser: Denoiser, edm: EDMConfig, steps: Int, count: Int, seed: UInt64, first: Int = 0,
+                       chunk: Int = 256, stop: () -> Bool) throws -> [Float] {
+        guard steps >= 1 else { throw ConfigError("sampler: \(steps) noise levels; at least 1 is needed") }
+        guard count >= 1, first >= 0, chunk >= 1 else { throw ConfigError("sampler: count \(count) must be at least 1") }
+        guard !count.multipliedReportingOverflow(by: denoiser.dimension).overflow else {
+            throw ConfigError("sampler: \(count) samples of dimension \(denoiser.dimension) overflow the index range")
+        }
+        var done = 0
+        guard let out = withoutActuallyEscaping(stop, do: { stop in
+            run(denoiser, edm: edm, steps: steps, count: count, seed: seed, first: first, chunk: chunk,
+                stop: stop, progress: { done = $0 })
+        }) else {
+            throw SamplingStopped(completed: done, total: count)
+        }
+        return out
+    }
+
+    private func run(_ denoiser: Denoiser, edm: EDMConfig, steps: Int, count: Int, seed: UInt64, first: Int,
+                     chunk: Int, stop: (() -> Bool)?, progress: (Int) -> Void = { _ in }) -> [Float]? {
         let d = denoiser.dimension
         var out = [Float](repeating: 0, count: count * d)
         let t = edm.schedule(steps: steps)
@@ -26,6 +54,7 @@ public enum Sampler: String, Codable, Sendable, CaseIterable {
             }
             for i in 0..<(n * d) { x[i] *= t[0] }
             for i in 0..<steps {
+                if let stop, stop() { return nil }
                 let ti = t[i], tn = t[i + 1]
                 for b in 0..<n { sig[b] = ti }
                 denoiser.denoise(x.data, sigma: sig.data, out: den.data, batch: n)
@@ -45,7 +74,24 @@ public enum Sampler: String, Codable, Sendable, CaseIterable {
             }
             out.withUnsafeMutableBufferPointer { o in (o.baseAddress! + start * d).update(from: x.data, count: n * d) }
             start += n
+            progress(start)
         }
         return out
     }
+}
+
+/// A sampling run ended early because its stop condition (a stop signal) became true; the
+/// samples drawn so far are discarded.
+public struct SamplingStopped: Error, CustomStringConvertible {
+    /// Samples finished before the stop.
+    public let completed: Int
+    /// Samples asked for.
+    public let total: Int
+
+    public init(completed: Int, total: Int) {
+        self.completed = completed
+        self.total = total
+    }
+
+    public var description: String { "sampling stopped after \(completed) of \(total) samples" }
 }

@@ -19,6 +19,12 @@ public enum AtomicFile {
         guard !name.isEmpty, name != ".", name != ".." else {
             throw FileFormatError(path: path, "not a file path")
         }
+        // The rename below would replace whatever is at `path`: never a device (/dev/null given
+        // as an output would be destroyed when run as root), a FIFO or a directory.
+        var target = stat()
+        if stat(path, &target) == 0, (target.st_mode & S_IFMT) != S_IFREG {
+            throw FileFormatError(path: path, "exists and is not a regular file (\(fileKind(target.st_mode))); refusing to replace it")
+        }
 
         var fd: Int32 = -1
         var tempPath = ""

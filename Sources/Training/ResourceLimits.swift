@@ -7,6 +7,13 @@ import Glibc
 /// machine's physical memory, so an impossible size is refused with its bound named instead
 /// of crashing the process.
 public enum ResourceLimits {
+    /// A lower memory limit for a run, in bytes (the CLI sets it from `EMD_MEMORY_LIMIT_MB`, for
+    /// shared nodes and tests); nil: physical memory.
+    nonisolated(unsafe) public static var memoryLimitOverride: Int?
+
+    /// The memory a run may use: physical memory, or the override when that is lower.
+    public static var memoryLimit: Int { min(physicalMemory, memoryLimitOverride ?? Int.max) }
+
     /// Physical memory of this machine in bytes.
     public static var physicalMemory: Int {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
@@ -35,9 +42,9 @@ public enum ResourceLimits {
     }
 
     /// Refuse a run whose estimated memory, `floats` 4-byte values (nil: too many to count),
-    /// exceeds the machine's physical memory.
+    /// exceeds `memoryLimit`.
     public static func checkMemory(floats: Int?, what: String) throws {
-        let limit = physicalMemory
+        let limit = memoryLimit
         guard let floats, let bytes = product([floats, 4]), bytes <= limit else {
             let need = floats.map { String(format: "%.1f GiB", Double($0) * 4 / 1_073_741_824) } ?? "more than can be counted"
             throw ConfigError("\(what) needs about \(need) of memory per rank; this machine has "

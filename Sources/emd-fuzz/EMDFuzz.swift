@@ -48,7 +48,7 @@ struct EMDFuzz: ParsableCommand {
         or peak memory above --max-rss-mb fails the run (exit 1; 70 crash, 71 hang).
         """)
 
-    @Argument(help: "Targets: safetensors, checkpoint, idx, config, or all.")
+    @Argument(help: "Targets: safetensors, checkpoint, idx, config, or all (the parsers, in process); argv (mutated emd command lines of every subcommand, run as child processes) or argv-SUB (one subcommand: argv-sample, argv-eval, argv-train-teacher, argv-distill, argv-train-classifier, argv-bench, argv-bench-distill, argv-demo).")
     var targets: [String] = ["all"]
     @Option(help: "Mutated inputs per target.") var iterations = 100_000
     @Option(help: "Campaign seed.") var seed: UInt64 = 1
@@ -56,8 +56,36 @@ struct EMDFuzz: ParsableCommand {
     @Option(help: "Largest resident memory allowed, MiB.") var maxRssMb = 512
     @Option(help: "Write the input of this iteration (of the single target) to --out and parse it.") var replay: Int?
     @Option(help: "File for --replay, or the JSON summary of the campaign.") var out: String?
+    @Option(help: "argv: the emd executable (default: next to emd-fuzz).") var emd: String?
+    @Option(help: "argv: folder for fixtures and scratch output (default: a temporary folder).") var work: String?
+    @Option(help: "argv: seconds a command line may run before it is judged: blocked without CPU is a hang, computing is stopped with SIGTERM.")
+    var runTimeout: Double = 8
+    @Option(help: "argv: seconds after SIGTERM before a computing run counts as a hang.") var grace: Double = 10
+    @Option(help: "argv: address-space limit of each emd child, MiB.") var childMemoryMb = 8192
+
+    /// Every size from a flag is bounded with a real check (the release build has no overflow
+    /// or range checks): a negative --iterations would crash the loop.
+    func validate() throws {
+        func require(_ ok: Bool, _ message: String) throws { if !ok { throw ValidationError(message) } }
+        try require((0...1_000_000_000).contains(iterations), "--iterations \(iterations) must be in 0...1000000000")
+        try require((1...3600).contains(timeout), "--timeout \(timeout) must be in 1...3600 seconds")
+        try require((1...(1 << 30)).contains(maxRssMb), "--max-rss-mb \(maxRssMb) must be in 1...\(1 << 30)")
+        try require(replay.map { $0 >= 0 } ?? true, "--replay must not be negative")
+        try require(runTimeout.isFinite && (0.1...3600).contains(runTimeout), "--run-timeout \(runTimeout) must be in 0.1...3600 seconds")
+        try require(grace.isFinite && (0...3600).contains(grace), "--grace \(grace) must be in 0...3600 seconds")
+        try require((64...(1 << 30)).contains(childMemoryMb), "--child-memory-mb \(childMemoryMb) must be in 64...\(1 << 30)")
+    }
 
     mutating func run() throws {
+        if targets.contains(where: { $0.hasPrefix("argv") }) {
+            func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
+            let own = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emd").path
+            let dir = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("emd-fuzz-argv-\(getpid())").path
+            try runArgvCampaign(ArgvOptions(subcommands: try argvSubcommands(targets), iterations: iterations, seed: seed,
+                                            timeout: runTimeout, grace: grace, emd: absolute(emd ?? own), work: absolute(dir),
+                                            childMemoryMB: childMemoryMb, replay: replay, out: out.map(absolute)))
+            return
+        }
         let all = try [safetensorsTarget(), checkpointTarget(), idxTarget(), configTarget()]
         let chosen = targets == ["all"] ? all : try targets.map { t in
             guard let f = all.first(where: { $0.name == t }) else {

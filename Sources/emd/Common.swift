@@ -62,6 +62,9 @@ struct CommandEnvironment {
         }
         blasThreads = env["EMD_BLAS_THREADS"].flatMap { Int($0) }.map { min(max($0, 1), 1024) } ?? 1
         if let dir = env["EMD_FASHION_MNIST_DIR"] { ArrayDataset.fashionMNISTDirectory = dir }
+        if let mb = env["EMD_MEMORY_LIMIT_MB"].flatMap({ Int($0) }), mb > 0, mb < Int.max >> 20 {
+            ResourceLimits.memoryLimitOverride = mb << 20
+        }
     }
 }
 

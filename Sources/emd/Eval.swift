@@ -25,23 +25,25 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         guard (samples == nil) != (checkpoint == nil) else { throw ValidationError("give exactly one of --samples and --checkpoint") }
+        // The same bounds as `sample` (checked even with --samples, where they are unused, so a
+        // bad value is never silently ignored).
+        try validateSamplingFlags(count: count, steps: steps, seed: seed)
         let comm = startRun(blasThreads: nil)
+        StopSignals.installInterrupt()
         try runCommand(comm) {
             guard comm.isRoot else { return }
+            let mix = classifier == nil || png != nil ? try readMixture(mixture) ?? .ring() : nil
             var values: [Float], n: Int, dim: Int
             if let samples { (values, n, dim) = try readSamples(samples) } else {
-                let path = checkpoint!
-                let kind = try Checkpoint.read(path).metadata["kind"] ?? ""
-                if kind == "generator" {
-                    let g = try OneStepGenerator.load(path)
-                    values = g.sample(count: count, seed: UInt64(seed)); dim = g.network.inputSize
-                } else {
-                    let t = try TeacherModel.load(path)
-                    values = Sampler.heun.sample(t.denoiser(maxBatch: 256), edm: t.edm, steps: steps, count: count, seed: UInt64(seed))
-                    dim = t.network.inputSize
-                }
-                n = count
+                let drawn = try drawSamples(checkpoint: checkpoint!, count: count, steps: steps, sampler: .heun, useEMA: true,
+                                            seed: seed, copies: 2)
+                (values, n, dim) = (drawn.values, count, drawn.dimension)
             }
+            // NaN samples would score as off every mode (and a clipped NaN as a pixel value):
+            // refuse them, counting them, rather than report a meaningless score.
+            try refuseNonFinite(values, count: n, dimension: dim, source: samples ?? checkpoint!,
+                                action: "refusing to score them")
+            try StopSignals.check("eval")
             var result: [String: Any]
             if let classifier {
                 // Pixels live in [-1, 1]; samples are clipped to that range, as they are when
@@ -53,7 +55,7 @@ struct Eval: ParsableCommand {
                 result = m
                 print(m.keys.sorted().map { k in String(format: "%@ %.4f", k, m[k]!) }.joined(separator: "  "))
             } else {
-                let mix = try parseMixture(mixture) ?? .ring()
+                let mix = mix!
                 guard mix.dimension == dim else {
                     throw ValidationError("samples have dimension \(dim), the mixture \(mix.dimension): pass --mixture (or --classifier for images)")
                 }
@@ -62,8 +64,8 @@ struct Eval: ParsableCommand {
                 print(String(format: "on_mode %.4f  modes_covered %d/%d  weight_tv %.4f  (%d samples)",
                              r.onMode, r.modesCovered, mix.modes, r.weightTV, r.count))
             }
-            if let json { try writeJSON(result, to: json) }
-            if let png { try writePNG(values, count: n, dimension: dim, to: png, mixture: try parseMixture(mixture) ?? .ring()) }
+            if let json { try writeJSONFile(result, to: json) }
+            if let png, let mix { try writePNG(values, count: n, dimension: dim, to: png, mixture: mix) }
         }
     }
 }

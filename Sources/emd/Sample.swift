@@ -23,29 +23,38 @@ struct Sample: ParsableCommand {
     @Option(help: "Seed.") var seed = 0
 
     func run() throws {
-        guard count > 0, steps > 0 else { throw ValidationError("--count and --steps must be positive") }
+        // Every size is checked before MPI starts or anything is read (the release build has no
+        // overflow checks): see InputLimits.
+        try validateSamplingFlags(count: count, steps: steps, seed: seed)
         guard let s = Sampler(rawValue: sampler) else { throw ValidationError("--sampler must be heun or euler") }
+        guard out.hasSuffix(".npy") || out.hasSuffix(".safetensors") else {
+            throw ValidationError("--out must end in .npy or .safetensors")
+        }
         let comm = startRun(blasThreads: nil)
+        StopSignals.installInterrupt()
         try runCommand(comm) {
             guard comm.isRoot else { return }
-            let kind = try Checkpoint.read(checkpoint).metadata["kind"] ?? ""
-            let values: [Float], dim: Int, nfe: Int
-            if kind == "generator" {
-                let g = try OneStepGenerator.load(checkpoint, useEMA: !noEma)
-                values = g.sample(count: count, seed: UInt64(seed))
-                dim = g.network.inputSize
-                nfe = 1
-            } else {
-                let t = try TeacherModel.load(checkpoint, useEMA: !noEma)
-                values = s.sample(t.denoiser(maxBatch: 256), edm: t.edm, steps: steps, count: count, seed: UInt64(seed))
-                dim = t.network.inputSize
-                nfe = s.nfe(steps: steps)
-            }
-            try writeSamples(values, count: count, dimension: dim, to: out, nfe: nfe)
-            if let png { try writePNG(values, count: count, dimension: dim, to: png, mixture: try parseMixture(mixture) ?? .ring()) }
-            print("\(count) samples (\(nfe) NFE each) written to \(out)")
+            // Read the mixture first: a bad file should fail before minutes of sampling.
+            let mix = png == nil ? nil : try readMixture(mixture) ?? .ring()
+            // Three copies at most at once: the samples, their encoded file, the PNG's input.
+            let drawn = try drawSamples(checkpoint: checkpoint, count: count, steps: steps, sampler: s, useEMA: !noEma,
+                                        seed: seed, copies: 3)
+            // Non-finite samples are refused, not written: a file of NaNs would only fail later.
+            try refuseNonFinite(drawn.values, count: count, dimension: drawn.dimension, source: checkpoint,
+                                action: "nothing written to \(out)")
+            try StopSignals.check("sample")
+            try writeSamples(drawn.values, count: count, dimension: drawn.dimension, to: out, nfe: drawn.nfe)
+            if let png, let mix { try writePNG(drawn.values, count: count, dimension: drawn.dimension, to: png, mixture: mix) }
+            print("\(count) samples (\(drawn.nfe) NFE each) written to \(out)")
         }
     }
+}
+
+/// `parseMixture`, but a mixture file is read without blocking (a FIFO is refused, naming it).
+func readMixture(_ spec: String?) throws -> GaussianMixture? {
+    guard let spec, spec != "ring", spec != "default", !spec.hasPrefix("random:") else { return try parseMixture(spec) }
+    let data = try readRegularFile(spec)
+    do { return try GaussianMixture.decode(json: data, source: spec) } catch { throw ValidationError("\(error)") }
 }
 
 func writeSamples(_ values: [Float], count: Int, dimension: Int, to path: String, nfe: Int) throws {
@@ -59,17 +68,26 @@ func writeSamples(_ values: [Float], count: Int, dimension: Int, to path: String
     }
 }
 
+/// Read a samples file (.npy, or .safetensors with a 2-D tensor "samples"): at least one sample
+/// of at least one coordinate, the file refused up front when it and its decoded copy cannot fit.
 func readSamples(_ path: String) throws -> (values: [Float], count: Int, dimension: Int) {
+    try InputLimits.requireFileFits(path, copies: 3)
+    let values: [Float], shape: [Int]
     if path.hasSuffix(".npy") {
-        let (shape, v) = try NPY.read(path: path)
+        (shape, values) = try NPY.read(path: path)
         guard shape.count == 2 else { throw ValidationError("\(path): expected a 2-D array, got shape \(shape)") }
-        return (v, shape[0], shape[1])
+    } else {
+        let f = try SafeTensorsFile(path: path)
+        guard let e = f.tensors["samples"], e.shape.count == 2 else {
+            throw ValidationError("\(path): no 2-D tensor named 'samples'")
+        }
+        (shape, values) = (e.shape, try e.floats())
     }
-    let f = try SafeTensorsFile(path: path)
-    guard let e = f.tensors["samples"], e.shape.count == 2 else {
-        throw ValidationError("\(path): no 2-D tensor named 'samples'")
+    guard shape[0] >= 1, shape[1] >= 1 else {
+        throw ValidationError("\(path): shape \(shape) holds no samples; at least one sample of one coordinate is needed")
     }
-    return (try e.floats(), e.shape[0], e.shape[1])
+    try InputLimits.require(shape[0], "\(path): sample count", in: InputLimits.counts)
+    return (values, shape[0], shape[1])
 }
 
 func writePNG(_ values: [Float], count: Int, dimension: Int, to path: String, mixture: GaussianMixture) throws {

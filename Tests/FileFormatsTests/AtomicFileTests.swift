@@ -37,12 +37,25 @@ final class AtomicFileTests: FileFormatsTestCase {
     }
 
     func testFailedRenameLeavesTargetAndNoTemporaryFile() throws {
-        // The target is a non-empty directory, so the final rename fails after the data was written.
+        // The target is a non-empty directory: refused before anything is written (it used to
+        // fail at the final rename).
         let target = temp("occupied")
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: false)
         try Data("old".utf8).write(to: URL(fileURLWithPath: target + "/inner"))
-        assertRejects([target, "cannot rename"]) { try AtomicFile.write(Data("new".utf8), to: target) }
+        assertRejects([target, "not a regular file", "directory"]) { try AtomicFile.write(Data("new".utf8), to: target) }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: target + "/inner")), Data("old".utf8))
+        XCTAssertEqual(try leftovers(), [])
+    }
+
+    /// A FIFO (or a device such as /dev/null, which a rename as root would replace) given as the
+    /// output is refused and left in place.
+    func testNonRegularTargetIsNotReplaced() throws {
+        let fifo = temp("out.fifo")
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        assertRejects([fifo, "not a regular file", "FIFO"]) { try AtomicFile.write(Data("new".utf8), to: fifo) }
+        var st = stat()
+        XCTAssertEqual(stat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO)
         XCTAssertEqual(try leftovers(), [])
     }
 

@@ -20,11 +20,47 @@ final class FuzzTests: XCTestCase {
         }
     }
 
+    /// A short run of the command-line fuzzer (mutated `emd` command lines of every subcommand,
+    /// run as child processes; the campaigns are in docs/reliability.md): no crash signal, no hang.
+    func testShortCommandLineFuzzingRun() throws {
+        let dir = try MPIRun.tempDir("argv")
+        let out = dir.appendingPathComponent("summary.json")
+        let r = try MPIRun.runSingle("emd-fuzz", ["argv-sample", "argv-eval", "argv-train-teacher", "argv-distill",
+                                                  "--iterations", "8", "--seed", "5", "--work", dir.path, "--out", out.path],
+                                     timeout: 600)
+        XCTAssertFalse(r.timedOut, r.output)
+        XCTAssertEqual(r.status, 0, r.output)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [[String: Any]] ?? []
+        XCTAssertEqual(summary.count, 4, r.output)
+        var errors = 0
+        for t in summary {
+            XCTAssertEqual(t["bad"] as? Int, 0, "\(t)")
+            XCTAssertEqual((t["success"] as? Int ?? 0) + (t["errors"] as? Int ?? 0) + (t["slow"] as? Int ?? 0), 8, "\(t)")
+            errors += t["errors"] as? Int ?? 0
+        }
+        XCTAssertGreaterThan(errors, 0, "the mutants should be refused sometimes: \(r.output)")
+        // --replay regenerates one command line exactly.
+        let a = try MPIRun.runSingle("emd-fuzz", ["argv-eval", "--seed", "5", "--replay", "3", "--work", dir.path], timeout: 120)
+        let b = try MPIRun.runSingle("emd-fuzz", ["argv-eval", "--seed", "5", "--replay", "3", "--work", dir.path], timeout: 120)
+        let line = { (o: String) in o.split(separator: "\n").first { $0.hasPrefix("argv-eval iteration 3") } }
+        XCTAssertNotNil(line(a.output), a.output)
+        XCTAssertEqual(line(a.output), line(b.output))
+    }
+
     /// The harness's limits bite: a memory limit below what any process needs fails the run.
     func testFuzzerFailsWhenALimitIsExceeded() throws {
         let r = try MPIRun.runSingle("emd-fuzz", ["idx", "--iterations", "10", "--max-rss-mb", "1"], timeout: 60)
         XCTAssertEqual(r.status, 1, r.output)
         XCTAssertTrue(r.output.contains("FAIL idx"), r.output)
+    }
+
+    /// The fuzzer's own sizes are bounded: a negative --iterations crashed the release build.
+    func testFuzzerRefusesBadSizes() throws {
+        for args in [["idx", "--iterations=-5"], ["argv-sample", "--replay=-1"], ["idx", "--timeout", "0"]] {
+            let r = try MPIRun.runSingle("emd-fuzz", args, timeout: 60)
+            XCTAssertEqual(r.status, 64, "\(args): \(r.output)")
+            XCTAssertTrue(r.output.contains("must"), r.output)
+        }
     }
 
     /// --replay regenerates one input of a campaign exactly.

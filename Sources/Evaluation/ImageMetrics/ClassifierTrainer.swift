@@ -26,7 +26,13 @@ public final class ClassifierTrainer: Trainable {
         guard dataset.dimension == ImageClassifier.imageSize else {
             throw ImageEvaluationError("dataset \(dataset.name) has dimension \(dataset.dimension), need \(ImageClassifier.imageSize)")
         }
-        guard steps > 0, batch > 0, dataset.count > 0 else { throw ConfigError("classifier training needs steps, batch and images > 0") }
+        // Real checks: -Ounchecked drops preconditions, and these come from flags and label files.
+        guard steps > 0, (1...65536).contains(batch), dataset.count > 0 else {
+            throw ImageEvaluationError("classifier training needs steps > 0 (got \(steps)), batch in 1...65536 (got \(batch)) and images")
+        }
+        if let bad = labels.firstIndex(where: { !(0..<ImageClassifier.classes).contains($0) }) {
+            throw ImageEvaluationError("dataset \(dataset.name): label \(labels[bad]) of image \(bad + 1) is outside 0..<\(ImageClassifier.classes)")
+        }
         self.model = model
         self.dataset = dataset
         self.labels = labels

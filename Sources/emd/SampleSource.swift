@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Training
+import Diffusion
+import Distillation
+import FileFormats
+#if canImport(Glibc)
+import Glibc
+#endif
+
+nonisolated(unsafe) private var interruptSignal: sig_atomic_t = 0
+
+/// Stop signals for the commands that do not checkpoint (`sample`, `eval`): SIGTERM and SIGUSR1
+/// (through `Preemption`, installed by `startRun`) and SIGINT (installed here) end a long
+/// sampling run between chunks. Exit status: 130 after SIGINT (the shell's 128 + 2), else
+/// `Preemption.exitCode` (75): nothing was written, and a requeued job simply samples again
+/// (the samples are keyed by seed and index, so the rerun gives the same file).
+enum StopSignals {
+    /// Catch SIGINT too (Preemption.install catches SIGTERM and SIGUSR1 only).
+    static func installInterrupt() {
+        signal(SIGINT) { _ in interruptSignal = 1 }
+    }
+
+    /// The exit status to stop with, or nil while no stop signal has arrived.
+    static var pending: Int32? {
+        if interruptSignal != 0 { return 130 }
+        return Preemption.requested ? Preemption.exitCode : nil
+    }
+
+    /// Throws `ExitCode` (after a message on stderr) when a stop signal has arrived.
+    static func check(_ what: String) throws {
+        if let code = pending { throw stopped(what, code: code) }
+    }
+
+    static func stopped(_ what: String, code: Int32) -> ExitCode {
+        let signal = code == 130 ? "SIGINT" : "SIGTERM/SIGUSR1"
+        Console.error("emd: \(signal) received: \(what) stopped, nothing written (exit \(code))\n")
+        return ExitCode(code)
+    }
+}
+
+/// Samples drawn from a checkpoint by `sample` and `eval`.
+struct DrawnSamples {
+    var values: [Float]
+    var dimension: Int
+    var nfe: Int
+}
+
+/// Draw `count` samples from a generator (one step) or teacher (`sampler` with `steps` noise
+/// levels) checkpoint. Sizes are validated before anything is loaded; the memory of `copies`
+/// sample arrays is refused up front when it cannot fit; stop signals end the run between
+/// chunks (see `StopSignals`).
+func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, useEMA: Bool, seed: Int,
+                 copies: Int) throws -> DrawnSamples {
+    try validateSamplingFlags(count: count, steps: steps, seed: seed)
+    let kind = try Checkpoint.read(checkpoint).metadata["kind"] ?? ""
+    if kind == "generator" {
+        let g = try OneStepGenerator.load(checkpoint, useEMA: useEMA)
+        let d = g.network.inputSize
+        try requireSampleMemory(count: count, dimension: d, copies: copies)
+        var values: [Float] = []
+        values.reserveCapacity(count * d)
+        let chunk = 8192  // a multiple of the generator's own batch (512): the same samples as one call
+        var start = 0
+        while start < count {
+            try StopSignals.check("sampling \(checkpoint) after \(start) of \(count) samples")
+            let n = min(chunk, count - start)
+            values += g.sample(count: n, seed: UInt64(seed), first: start)
+            start += n
+        }
+        return DrawnSamples(values: values, dimension: d, nfe: 1)
+    }
+    let t = try TeacherModel.load(checkpoint, useEMA: useEMA)
+    let d = t.network.inputSize
+    try requireSampleMemory(count: count, dimension: d, copies: copies)
+    do {
+        let values = try sampler.sample(t.denoiser(maxBatch: 256), edm: t.edm, steps: steps, count: count,
+                                        seed: UInt64(seed), stop: { StopSignals.pending != nil })
+        return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps))
+    } catch let s as SamplingStopped {
+        throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
+                                  code: StopSignals.pending ?? Preemption.exitCode)
+    }
+}
+
+/// The bounds of `sample` and `eval`: `--count` and `--steps` in their ranges, `--seed` not negative.
+func validateSamplingFlags(count: Int, steps: Int, seed: Int) throws {
+    try InputLimits.require(count, "--count", in: InputLimits.counts)
+    try InputLimits.require(steps, "--steps", in: InputLimits.samplerSteps)
+    try InputLimits.require(seed, "--seed", in: InputLimits.seeds)
+}
+
+/// Refuse `count` samples of `dimension` floats when `copies` of them would not fit in memory.
+func requireSampleMemory(count: Int, dimension: Int, copies: Int) throws {
+    let bytes = try InputLimits.bytes(count, dimension, MemoryLayout<Float>.size, copies: copies,
+                                      what: "--count \(count) of dimension \(dimension)")
+    try InputLimits.requireMemory(bytes, for: "\(count) samples of dimension \(dimension) (\(copies) copies)")
+}
+
+/// Non-finite samples (a sample counts once however many of its coordinates are NaN or
+/// infinite) and the index of the first one.
+func nonFiniteSamples(_ values: [Float], dimension: Int) -> (count: Int, first: Int?) {
+    guard dimension > 0 else { return (0, nil) }
+    var bad = 0, first: Int? = nil
+    values.withUnsafeBufferPointer { v in
+        for s in 0..<(v.count / dimension) where !allFinite(v.baseAddress! + s * dimension, count: dimension) {
+            bad += 1
+            if first == nil { first = s }
+        }
+    }
+    return (bad, first)
+}
+
+/// Throws when any sample holds NaN or infinity, counting them; `action` says what is refused.
+func refuseNonFinite(_ values: [Float], count: Int, dimension: Int, source: String, action: String) throws {
+    let (bad, first) = nonFiniteSamples(values, dimension: dimension)
+    guard bad == 0 else {
+        throw ValidationError("\(source): \(bad) of \(count) samples contain NaN or infinity (the first is sample \(first! + 1)); \(action)")
+    }
+}
+
+/// `writeJSON` through `AtomicFile`: an existing target that is not a regular file (a device
+/// such as /dev/null, which Foundation's atomic write renames over when run as root, a FIFO,
+/// a directory) is refused, naming it.
+func writeJSONFile(_ object: Any, to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    let dir = (path as NSString).deletingLastPathComponent
+    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+    try AtomicFile.write(data, to: path)
+}

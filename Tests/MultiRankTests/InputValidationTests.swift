@@ -1,0 +1,169 @@
+import Foundation
+import XCTest
+import Diffusion
+import FileFormats
+
+/// `emd sample` and `emd eval` validate every size before use (the release build has no
+/// overflow checks: these command lines crashed it or ran for minutes before), refuse inputs
+/// that are not regular files, refuse non-finite samples, and stop promptly on SIGINT/SIGTERM.
+final class InputValidationTests: XCTestCase {
+    /// A tiny teacher checkpoint trained by the emd binary (a few steps on the ring mixture).
+    func teacher(_ dir: URL, steps: Int = 5) throws -> String {
+        let r = try MPIRun.runSingle("emd", ["train-teacher", "--data", "mixture", "--steps", "\(steps)", "--hidden", "16",
+                                             "--out", dir.appendingPathComponent("t").path], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.output)
+        return dir.appendingPathComponent("t/teacher.safetensors").path
+    }
+
+    func emd(_ args: [String], timeout: TimeInterval = 60, env: [String: String] = [:]) throws -> MPIRun.Result {
+        let r = try MPIRun.runSingle("emd", args, timeout: timeout, environment: env)
+        XCTAssertFalse(r.timedOut, "emd \(args) timed out: \(r.output)")
+        return r
+    }
+
+    func assertRefused(_ args: [String], _ fragments: [String], env: [String: String] = [:],
+                       file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try emd(args, env: env)
+        XCTAssertTrue(r.status == 64 || r.status == 2, "emd \(args): status \(r.status): \(r.output)", file: file, line: line)
+        for f in fragments {
+            XCTAssertTrue(r.output.contains(f), "emd \(args): '\(f)' not in: \(r.output)", file: file, line: line)
+        }
+    }
+
+    func testCountsStepsAndSeedsAreBounded() throws {
+        let dir = try MPIRun.tempDir("limits")
+        let t = try teacher(dir)
+        let out = dir.appendingPathComponent("s.npy").path
+        try assertRefused(["eval", "--checkpoint", t, "--count=-5"], ["--count -5", "1...2147483647"])
+        try assertRefused(["eval", "--checkpoint", t, "--count", "0"], ["--count 0"])
+        try assertRefused(["eval", "--checkpoint", t, "--steps=-3"], ["--steps -3", "1...100000"])
+        try assertRefused(["eval", "--checkpoint", t, "--steps", "0"], ["--steps 0"])
+        try assertRefused(["sample", "--checkpoint", t, "--count", "4611686018427387904", "--out", out],
+                          ["--count 4611686018427387904"])
+        try assertRefused(["sample", "--checkpoint", t, "--steps", "2147483648", "--out", out], ["--steps 2147483648"])
+        try assertRefused(["sample", "--checkpoint", t, "--seed=-1", "--out", out], ["--seed -1"])
+        // Within the bounds but beyond memory: refused up front, naming both sizes.
+        try assertRefused(["sample", "--checkpoint", t, "--count", "200000000", "--out", out],
+                          ["200000000 samples of dimension 2", "more than the 64.0 MiB"], env: ["EMD_MEMORY_LIMIT_MB": "64"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        // An empty samples file scores nothing: refused.
+        let empty = dir.appendingPathComponent("empty.npy").path
+        try NPY.write(path: empty, shape: [0, 2], values: [])
+        try assertRefused(["eval", "--samples", empty], [empty, "holds no samples"])
+    }
+
+    func testNonRegularInputsAreRefusedWithoutBlocking() throws {
+        let dir = try MPIRun.tempDir("fifo")
+        let t = try teacher(dir)
+        let fifo = dir.appendingPathComponent("in.fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let out = dir.appendingPathComponent("s.npy").path
+        try assertRefused(["sample", "--checkpoint", fifo, "--out", out], [fifo, "not a regular file"])
+        try assertRefused(["eval", "--samples", fifo], [fifo, "not a regular file"])
+        try assertRefused(["eval", "--checkpoint", t, "--count", "10", "--mixture", fifo], [fifo, "not a regular file"])
+        try assertRefused(["sample", "--checkpoint", t, "--count", "10", "--out", out, "--png", out + ".png", "--mixture", fifo],
+                          [fifo, "not a regular file"])
+        try assertRefused(["eval", "--samples", dir.path], [dir.path, "directory"])
+    }
+
+    /// Outputs that exist and are not regular files are refused and left alone (a rename over
+    /// them, as root over /dev/null, destroyed them).
+    func testNonRegularOutputsAreNotReplaced() throws {
+        let dir = try MPIRun.tempDir("outfifo")
+        let fifo = dir.appendingPathComponent("out.fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o644), 0)
+        let samples = dir.appendingPathComponent("s.npy").path
+        try NPY.write(path: samples, shape: [4, 2], values: [0, 1, 1, 0, -1, 0, 0, -1])
+        try assertRefused(["eval", "--samples", samples, "--json", fifo], [fifo, "not a regular file"])
+        try assertRefused(["eval", "--samples", samples, "--png", fifo], [fifo, "not a regular file"])
+        var st = stat()
+        XCTAssertEqual(stat(fifo, &st), 0)
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFIFO, "the FIFO was replaced")
+    }
+
+    func testNonFiniteSamplesAreRefused() throws {
+        let dir = try MPIRun.tempDir("nan")
+        // eval: two of three samples hold NaN or infinity.
+        let bad = dir.appendingPathComponent("bad.npy").path
+        try NPY.write(path: bad, shape: [3, 2], values: [0, 1, .nan, 0, 1, .infinity])
+        try assertRefused(["eval", "--samples", bad], [bad, "2 of 3 samples contain NaN or infinity", "sample 2"])
+        // sample: a teacher whose (finite) weights are huge overflows to NaN samples; nothing is written.
+        let t = try teacher(dir)
+        let f = try SafeTensorsFile(path: t)
+        var poisoned: [SafeTensorsEntry] = []
+        for name in f.names {
+            let e = f.tensors[name]!
+            poisoned.append(try SafeTensorsEntry(name: name, shape: e.shape, floats: try e.floats().map { _ in Float.greatestFiniteMagnitude }))
+        }
+        let nanTeacher = dir.appendingPathComponent("nan.safetensors").path
+        try SafeTensorsFile(tensors: poisoned, metadata: f.metadata).write(to: nanTeacher)
+        let out = dir.appendingPathComponent("s.npy").path
+        try assertRefused(["sample", "--checkpoint", nanTeacher, "--count", "5", "--steps", "2", "--out", out],
+                          ["5 of 5 samples contain NaN or infinity", "nothing written"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        try assertRefused(["eval", "--checkpoint", nanTeacher, "--count", "5", "--steps", "2"], ["refusing to score"])
+    }
+
+    /// SIGINT ends a long sampling run with 130, SIGTERM with 75, within seconds, writing nothing.
+    func testStopSignalsEndLongSampling() throws {
+        let dir = try MPIRun.tempDir("stop")
+        let t = try teacher(dir)
+        let path = try MPIRun.executable("emd")
+        for (sig, code) in [(SIGINT, Int32(130)), (SIGTERM, Int32(75))] {
+            let out = dir.appendingPathComponent("s\(sig).npy").path
+            var pid: pid_t = 0
+            let args: [String] = [path, "sample", "--checkpoint", t, "--count", "1000000", "--steps", "5000", "--out", out]
+            let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            XCTAssertEqual(posix_spawn(&pid, path, nil, nil, argv, environ), 0)
+            Thread.sleep(forTimeInterval: 2)
+            kill(pid, sig)
+            let sent = Date()
+            var status: Int32 = 0
+            while waitpid(pid, &status, WNOHANG) == 0 {
+                if Date().timeIntervalSince(sent) > 20 { kill(pid, SIGKILL); XCTFail("signal \(sig) ignored for 20 s") }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+            XCTAssertEqual((status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F), code, "signal \(sig)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out))
+        }
+    }
+}
+
+/// Datasets are validated on load: finite values, a finite positive sigma_data, and a named
+/// labels file must exist.
+final class DatasetValidationTests: XCTestCase {
+    func csv(_ text: String) throws -> String {
+        let path = try MPIRun.tempDir("csv").appendingPathComponent("d.csv").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func assertRefused(_ spec: String, _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try ArrayDataset.load(spec), file: file, line: line) { e in
+            for f in fragments { XCTAssertTrue("\(e)".contains(f), "'\(f)' not in: \(e)", file: file, line: line) }
+        }
+    }
+
+    func testNonFiniteAndConstantDataAreRefused() throws {
+        for (text, what) in [("1,2\n3,nan\n", "non-finite"), ("1,2\n3,inf\n", "non-finite"), ("1,2\n1e39,4\n", "non-finite"),
+                             ("5,5\n5,5\n", "zero variance")] {
+            let p = try csv(text)
+            assertRefused("csv:" + p, [p, what])
+        }
+        let p = try csv("1,2\n3,nan\n")
+        assertRefused("csv:" + p, ["sample 2, coordinate 2"])
+        XCTAssertEqual(try ArrayDataset.load("csv:" + (try csv("1,2\n3,4\n"))).count, 2)
+    }
+
+    func testMissingLabelsFileIsAnError() throws {
+        let dir = try MPIRun.tempDir("idx")
+        let images = dir.appendingPathComponent("img.idx").path, missing = dir.appendingPathComponent("nope.idx").path
+        try IDX.write(path: images, dims: [2, 2, 2], bytes: [0, 10, 20, 30, 40, 50, 60, 70])
+        XCTAssertNil(try ArrayDataset.load("idx:" + images).labels)
+        assertRefused("idx:\(images),\(missing)", [missing])
+        let labels = dir.appendingPathComponent("lab.idx").path
+        try IDX.write(path: labels, dims: [2], bytes: [1, 3])
+        XCTAssertEqual(try ArrayDataset.load("idx:\(images),\(labels)").labels, [1, 3])
+    }
+}
