@@ -47,9 +47,9 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
             throw ConfigError("network: dimension, hidden and depth must be positive and embedding even, got \(self)")
         }
         // Far above anything trainable here, and small enough that no layout size overflows.
-        guard dimension <= 1 << 24, hidden <= 1 << 16, depth <= 1024, embedding <= 1 << 16,
+        guard dimension <= 1 << 24, hidden <= 1 << 14, depth <= 1024, embedding <= 1 << 16,
               channels <= 4096, imageSide <= 4096 else {
-            throw ConfigError("network: sizes out of range (dimension <= 2^24, hidden <= 65536, depth <= 1024, embedding <= 65536, channels <= 4096), got \(self)")
+            throw ConfigError("network: sizes out of range (dimension <= 2^24, hidden <= 16384, depth <= 1024, embedding <= 65536, channels <= 4096), got \(self)")
         }
         switch kind {
         case .mlp: return MLPNetwork(inputSize: dimension, hidden: hidden, depth: depth, embeddingSize: embedding)

@@ -1,4 +1,5 @@
 import Foundation
+import FileFormats
 import Training
 
 /// JSON configuration with defaults: a config file overrides any subset of the default values,
@@ -28,9 +29,8 @@ public enum StrictConfig {
 
     /// Read a config file and overlay it on `defaults`.
     public static func load<T: Codable>(_ defaults: T, path: String) throws -> T {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigError("\(path): cannot read config file")
-        }
+        let data: Data
+        do { data = try readRegularFile(path) } catch { throw ConfigError("config file: \(error)") }
         return try overlay(defaults, json: data, source: path)
     }
 

@@ -35,10 +35,14 @@ public final class TeacherTrainer: Trainable {
         self.data = data
         self.faults = faults
         edm = cfg.edm
-        network = try nc.build()
+        let network = try nc.build()
+        self.network = network
         let rows = Shard(collectives, globalBatch: cfg.batch).capacity
-        try ResourceLimits.checkMemory(floats: nc.activationFloatsPerSample.flatMap { act in
-            ResourceLimits.product([rows, 6 * data.dimension + act]) }, what: "teacher training with a global batch of \(cfg.batch)")
+        // Activations and per-sample buffers, plus parameters, gradients, Adam's two moments and the EMA.
+        let dimension = data.dimension
+        let perRank = nc.activationFloatsPerSample.flatMap { act in ResourceLimits.product([rows, 6 * dimension + act]) }
+        try ResourceLimits.checkMemory(floats: perRank.flatMap { a in ResourceLimits.product([network.layout.count, 5]).map { a + $0 } },
+                                       what: "teacher training of \(network.layout.count) parameters with a global batch of \(cfg.batch)")
         parameters = Parameters(layout: network.layout)
         parameters.initialize(seed: UInt64(cfg.seed))
         adam = Adam(count: parameters.count, learningRate: cfg.learningRate, beta1: cfg.beta1, beta2: cfg.beta2,

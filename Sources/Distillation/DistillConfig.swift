@@ -164,8 +164,8 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         try ResourceLimits.check("steps", steps, in: 1...1_000_000_000)
         try ResourceLimits.check("batch", batch, in: 1...(1 << 24))
         try ResourceLimits.check("initSteps", initSteps, in: 1...1_000_000_000)
-        try ResourceLimits.check("langevinSteps", langevinSteps, in: 1...10_000)
-        try ResourceLimits.check("studentSteps", studentSteps, in: 0...10_000)
+        try ResourceLimits.check("langevinSteps", langevinSteps, in: 1...1000)
+        try ResourceLimits.check("studentSteps", studentSteps, in: 0...1000)
         for (name, v) in [("sigmaLo", sigmaLo), ("sigmaHi", sigmaHi), ("sigmaInit", sigmaInit), ("gammaEps", gammaEps),
                           ("gammaZ", gammaZ), ("generatorLR", generatorLR), ("studentLR", studentLR), ("gradClip", gradClip),
                           ("emaDecay", emaDecay), ("emaRampup", emaRampup), ("generatorBeta1", generatorBeta1),

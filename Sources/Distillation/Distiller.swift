@@ -66,8 +66,12 @@ public final class Distiller: Trainable {
             throw ConfigError("initial parameters (\(initial.count)) do not fit the network (\(network.layout.count))")
         }
         let rows = Shard(collectives, globalBatch: config.batch).capacity
-        try ResourceLimits.checkMemory(floats: networkConfig.activationFloatsPerSample.flatMap { act in
-            ResourceLimits.product([rows, 25 * network.inputSize + 3 * act]) }, what: "distillation with a global batch of \(config.batch)")
+        // Activations of three networks and the chain buffers, plus two parameter sets with their
+        // gradients, Adam moments, the EMA and the initial weights.
+        let perRank = networkConfig.activationFloatsPerSample.flatMap { act in
+            ResourceLimits.product([rows, 25 * network.inputSize + 3 * act]) }
+        try ResourceLimits.checkMemory(floats: perRank.flatMap { a in ResourceLimits.product([network.layout.count, 11]).map { a + $0 } },
+                                       what: "distillation of \(network.layout.count)-parameter networks with a global batch of \(config.batch)")
         self.config = config
         self.collectives = collectives
         self.teacher = teacher

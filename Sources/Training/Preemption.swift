@@ -31,6 +31,13 @@ public enum Preemption {
         signal(SIGPIPE, SIG_IGN)
     }
 
+    /// Give SIGTERM, SIGUSR1 and SIGINT their default action (end the process) again, for
+    /// commands with nothing to checkpoint and no step boundary to stop at (benchmarks).
+    public static func restoreDefaultActions() {
+        for sig in [SIGTERM, SIGUSR1, SIGINT] { signal(sig, SIG_DFL) }
+        if preemptionSignal != 0 { raise(SIGTERM) }
+    }
+
     /// Whether this process has received a preemption signal.
     public static var requested: Bool { preemptionSignal != 0 }
 

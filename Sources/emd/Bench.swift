@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FileFormats
 import Training
 import SwiftMPI
 import BLAS
@@ -25,7 +26,11 @@ struct Bench: ParsableCommand {
     var blasThreads: Int?
 
     func run() throws {
-        guard repeats > 0, batch > 0 else { throw ValidationError("--repeats and --batch must be positive") }
+        try InputLimits.require(repeats, "--repeats", in: 1...100_000)
+        try InputLimits.require(batch, "--batch", in: 1...65_536)
+        try validateBLASThreads(blasThreads)
+        // A benchmark has nothing to checkpoint: signals keep their default action (end it).
+        Preemption.restoreDefaultActions()
         let comm = startRun(blasThreads: blasThreads).communicator
         defer { MPI.finalize() }
         let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
@@ -66,7 +71,7 @@ struct Bench: ParsableCommand {
         }
         if comm.isRoot, let json {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: json))
+            try AtomicFile.write(data, to: json)
             log.log("wrote \(json)")
         }
     }

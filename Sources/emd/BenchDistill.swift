@@ -26,10 +26,17 @@ struct BenchDistill: ParsableCommand {
     var splitImbalance = false
 
     func run() throws {
+        try InputLimits.require(steps, "--steps", in: 1...100_000)
+        try InputLimits.require(batch, "--batch", in: 1...65_536)
+        let kList = ks.split(separator: ",").compactMap { Int($0) }
+        guard !kList.isEmpty, kList.allSatisfy({ (1...1000).contains($0) }) else {
+            throw ValidationError("--ks must be a comma-separated list of Langevin step counts in 1...1000, got \(ks)")
+        }
         let comm = startRun(blasThreads: nil)
+        // A benchmark has nothing to checkpoint: signals keep their default action (end it).
+        Preemption.restoreDefaultActions()
         try runCommand(comm) {
             let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
-            let kList = ks.split(separator: ",").compactMap { Int($0) }
             // sgemm at 1024, the reference for utilisation, measured in this run.
             let n = 1024
             let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])

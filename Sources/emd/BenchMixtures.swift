@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import FileFormats
 import BLAS
 import NN
 import Diffusion
@@ -99,7 +100,7 @@ struct BenchMixtures: ParsableCommand {
                                      "date": ISO8601DateFormatter().string(from: Date())]
         try writeJSON(report, to: out + "/results.json")
         let md = BenchMixturesTable.markdown(rows: rows, mixtures: named.map(\.0), ks: kList, baselineSteps: baseSteps, budgets: budgets)
-        try Data(md.utf8).write(to: URL(fileURLWithPath: out + "/results.md"), options: .atomic)
+        try AtomicFile.write(Data(md.utf8), to: out + "/results.md")
         Console.out(md)
         Console.out("wrote \(out)/results.md and \(out)/results.json\n")
     }
@@ -113,10 +114,11 @@ struct BenchMixtures: ParsableCommand {
     }
 
     /// Median seconds per distillation step of each K on this mixture, measured in this
-    /// process on one core (3 warm-up steps, then 25 timed).
+    /// process on one core: 3 warm-up steps each, then 25 rounds of one timed step of every K in
+    /// turn, so that a change in the machine's load touches every K alike.
     func calibrate(_ mixture: GaussianMixture, initPath: String, ks: [Int]) throws -> [Int: Double] {
         let model = try TeacherModel.load(initPath)
-        var times: [Int: Double] = [:]
+        var distillers: [Int: Distiller] = [:]
         for k in ks {
             var c = DistillConfig()
             c.mixture = mixture
@@ -125,21 +127,23 @@ struct BenchMixtures: ParsableCommand {
             let d = try Distiller(config: c, collectives: LocalCollectives.single(), teacher: ExactMixtureDenoiser(mixture),
                                   networkConfig: model.networkConfig, edm: model.edm, initial: model.parameters)
             for _ in 0..<3 { _ = try d.trainStep() }
-            var ts: [Double] = []
-            for _ in 0..<25 {
-                let t0 = WallClock.now()
-                _ = try d.trainStep()
-                ts.append(WallClock.now() - t0)
-            }
-            times[k] = ts.sorted()[ts.count / 2]
+            distillers[k] = d
         }
-        return times
+        var times: [Int: [Double]] = [:]
+        for _ in 0..<25 {
+            for k in ks {
+                let t0 = WallClock.now()
+                _ = try distillers[k]!.trainStep()
+                times[k, default: []].append(WallClock.now() - t0)
+            }
+        }
+        return times.mapValues { $0.sorted()[$0.count / 2] }
     }
 
     func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
     func readJSON(_ path: String) throws -> [String: Any] {
-        guard let d = FileManager.default.contents(atPath: path),
+        guard let d = try? readRegularFile(path),
               let o = try JSONSerialization.jsonObject(with: d) as? [String: Any] else {
             throw ValidationError("cannot read \(path) (did the run fail? see its .log)")
         }

@@ -4,6 +4,7 @@ import SwiftMPI
 import BLAS
 import Training
 import Diffusion
+import FileFormats
 
 /// Options every training command shares.
 struct RunOptions: ParsableArguments {
@@ -21,6 +22,8 @@ struct RunOptions: ParsableArguments {
 
     @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
     var blasThreads: Int?
+
+    mutating func validate() throws { try validateBLASThreads(blasThreads) }
 
     /// How the run meets an output folder that holds a run.
     func startMode() throws -> StartMode {
@@ -68,6 +71,13 @@ struct CommandEnvironment {
     }
 }
 
+/// BLAS threads per rank: 1 to 4 per core of this machine.
+func validateBLASThreads(_ n: Int?) throws {
+    guard let n else { return }
+    let most = 4 * ProcessInfo.processInfo.activeProcessorCount
+    guard (1...most).contains(n) else { throw ValidationError("--blas-threads must be in 1...\(most) (4 per core), got \(n)") }
+}
+
 /// Install the signal handlers (before anything else), start MPI and BLAS for a command.
 func startRun(blasThreads: Int?) -> MPICollectives {
     Preemption.install()
@@ -104,7 +114,8 @@ func writeJSON(_ object: Any, to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     let dir = (path as NSString).deletingLastPathComponent
     if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-    try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    // AtomicFile refuses to replace anything but a regular file (a device, a FIFO).
+    try AtomicFile.write(data, to: path)
 }
 
 /// A mixture by built-in name (`GaussianMixture.named`: ring, grid, grid-unequal, random:D,
@@ -114,8 +125,9 @@ func parseMixture(_ spec: String?) throws -> GaussianMixture? {
     do {
         if let m = try GaussianMixture.named(spec) { return m }
     } catch let e as ConfigError { throw ValidationError(e.description) }
-    guard let data = FileManager.default.contents(atPath: spec) else {
-        throw ValidationError("cannot read mixture file \(spec) (built-in mixtures: ring, grid, grid-unequal, random:D, each optionally scaled as ring*3)")
+    let data: Data
+    do { data = try readRegularFile(spec) } catch {
+        throw ValidationError("\(error) (built-in mixtures: ring, grid, grid-unequal, random:D, each optionally scaled as ring*3)")
     }
     do { return try GaussianMixture.decode(json: data, source: spec) } catch { throw ValidationError("\(error)") }
 }

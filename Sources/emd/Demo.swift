@@ -26,9 +26,13 @@ struct Demo: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank.") var blasThreads: Int?
 
     func run() throws {
-        guard steps > 0, initSteps > 0, samples > 0, teacherSteps > 0 else {
-            throw ValidationError("--steps, --init-steps, --samples and --teacher-steps must be positive")
-        }
+        try InputLimits.require(steps, "--steps", in: InputLimits.trainingSteps)
+        try InputLimits.require(initSteps, "--init-steps", in: InputLimits.trainingSteps)
+        try InputLimits.require(samples, "--samples", in: 1...10_000_000)
+        try InputLimits.require(teacherSteps, "--teacher-steps", in: InputLimits.samplerSteps)
+        try InputLimits.require(langevinSteps, "--langevin-steps", in: 1...1000)
+        try InputLimits.require(seed, "--seed", in: InputLimits.seeds)
+        try validateBLASThreads(blasThreads)
         let mix = try parseMixture(mixture) ?? .ring()
         let comm = startRun(blasThreads: blasThreads)
         let env = CommandEnvironment()

@@ -79,7 +79,11 @@ struct Distill: ParsableCommand {
         Preemption.install()
         let env = CommandEnvironment()
         let (config, mode) = try opts.resolve(resolvedConfig)
-        guard evalSamples >= 0, evalSamples <= 10_000_000 else { throw ValidationError("--eval-samples must be in 0...10000000") }
+        try InputLimits.require(evalSamples, "--eval-samples", in: 0...10_000_000)
+        if config.teacher == "mixture" && evalSamples > 0 {
+            // The generator's and the teacher's samples and the scatter plot's copy.
+            try requireSampleMemory(count: evalSamples, dimension: config.mixture.dimension, copies: 3)
+        }
         let collectives = startRun(blasThreads: opts.blasThreads)
         try runCommand(collectives) {
             let loop = try opts.openLoop(collectives, mode: mode, keep: config.keepCheckpoints,

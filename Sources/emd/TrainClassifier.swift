@@ -24,7 +24,10 @@ struct TrainClassifier: ParsableCommand {
     @Flag(help: "Continue from the newest checkpoint in OUT.run/ (otherwise an earlier run there is replaced).") var resume = false
 
     func run() throws {
-        guard steps > 0, batch > 0, checkpointEvery > 0 else { throw ValidationError("--steps, --batch and --checkpoint-every must be positive") }
+        try InputLimits.require(steps, "--steps", in: InputLimits.trainingSteps)
+        try InputLimits.require(batch, "--batch", in: 1...65_536)
+        try InputLimits.require(checkpointEvery, "--checkpoint-every", in: InputLimits.trainingSteps)
+        try InputLimits.require(seed, "--seed", in: InputLimits.seeds)
         let comm = startRun(blasThreads: nil)
         let env = CommandEnvironment()
         try runCommand(comm) {

@@ -144,14 +144,14 @@ final class BadInputTests: XCTestCase {
     }
 
     /// A checkpoint whose metadata describes a huge network is refused before the parameters
-    /// are allocated (65536 x 65536 x 1024 floats would not fit in any memory here), and sizes
+    /// are allocated (16384 x 16384 x 1024 floats would not fit in any memory here), and sizes
     /// that would overflow a layout are refused outright.
     func testHostileNetworkMetadataIsRefusedBeforeAllocation() throws {
         let dir = scratch("hostile")
         let path = try writeTeacher(dir)
         var c = try Checkpoint.read(path)
         var nc = try c.metaJSON("network", as: NetworkConfig.self)
-        nc.hidden = 65536; nc.depth = 1024
+        nc.hidden = 16384; nc.depth = 1024
         c.metadata["network"] = StrictConfig.json(nc)
         XCTAssertThrowsError(try TeacherModel(checkpoint: c)) { e in
             XCTAssertTrue("\(e)".contains(path) && "\(e)".contains("do not match"), "\(e)")
