@@ -117,7 +117,7 @@ check "srun job log is complete, 2 ranks" "grep -q 'step 300/300' '$out/srun.log
 
 echo "== job 3: preemption (SIGUSR1 to the batch script), requeue, resume"
 id=$(EMD_LAUNCHER=mpirun sbatch --parsable --ntasks=2 --time=10 --job-name=emd-preempt --output="$out/preempt.log" \
-       launch/slurm.sbatch "${common[@]}" --steps 8000 --log-every 500 --checkpoint-every 100000 --out "$out/preempt")
+       launch/slurm.sbatch "${common[@]}" --steps 4000 --log-every 100 --checkpoint-every 100000 --out "$out/preempt")
 for _ in $(seq 1 120); do [ -s "$out/preempt/metrics.jsonl" ] && break; sleep 0.5; done
 scancel --signal=USR1 --batch "$id"
 for _ in $(seq 1 600); do
@@ -125,7 +125,7 @@ for _ in $(seq 1 600); do
   sleep 1
 done
 check "preempted job checkpointed and requeued" "grep -q 'preempted at step' '$out/preempt.log' && grep -q 'requeueing job $id' '$out/preempt.log'"
-check "requeued job resumed and finished" "grep -q 'resumed from' '$out/preempt.log' && grep -q 'step 8000/8000' '$out/preempt.log' && [ -f '$out/preempt/generator.safetensors' ]"
+check "requeued job resumed and finished" "grep -q 'resumed from' '$out/preempt.log' && grep -q 'step 4000/4000' '$out/preempt.log' && [ -f '$out/preempt/generator.safetensors' ]"
 state=$(scontrol show job "$id" 2>/dev/null | grep -o "ExitCode=[0-9:]*" | head -n 1 || true)
 check "requeued job exit code 0 ($state)" "[ '$state' = 'ExitCode=0:0' ]"
 

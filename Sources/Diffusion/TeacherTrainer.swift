@@ -15,6 +15,9 @@ public final class TeacherTrainer: Trainable {
     public let adam: Adam
     public let ema: EMA
     public let faults: FaultPlan
+    /// Settings a resume may change beyond `TeacherConfig.resumableKeys`, because the user said
+    /// so (`--allow-changed`).
+    public var allowedChanges: Set<String> = []
     public private(set) var step = 0
     let denoiser: NetworkDenoiser
     let shard: Shard
@@ -116,7 +119,7 @@ public final class TeacherTrainer: Trainable {
             throw ConfigError("\(c.path): checkpoint network \(StrictConfig.json(saved)) differs from the configured \(StrictConfig.json(config.network))")
         }
         try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
-                                      mutable: TeacherConfig.resumableKeys, source: c.path)
+                                      mutable: TeacherConfig.resumableKeys.union(allowedChanges), source: c.path)
         for (group, values) in stateGroups { try c.load(group: group, layout: network.layout, into: values) }
         step = try c.metaInt("step")
         adam.step = try c.metaInt("adam_step")

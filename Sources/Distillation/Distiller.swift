@@ -34,6 +34,9 @@ public final class Distiller: Trainable {
     /// The noise levels in the teacher's data units (`config.noiseLevels(sigmaData:)`).
     public let noise: NoiseLevels
     public internal(set) var step = 0
+    /// Settings a resume may change beyond `DistillConfig.resumableKeys`, because the user said
+    /// so (`--allow-changed`).
+    public var allowedChanges: Set<String> = []
     /// Diagnostics: put a timed barrier before each blocking all-reduce, so that `times.imbalance`
     /// holds the wait for the slowest rank and `times.allreduce` the reduction itself. Costs one
     /// barrier per reduction; leaves the arithmetic unchanged. For benchmarks, off in training.

@@ -30,7 +30,7 @@ extension Distiller {
     public func restore(_ c: Checkpoint) throws {
         try CheckpointKind.generator.check(c)
         try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
-                                      mutable: DistillConfig.resumableKeys, source: c.path)
+                                      mutable: DistillConfig.resumableKeys.union(allowedChanges), source: c.path)
         try ConfigCompatibility.check(saved: try c.meta("edm"), current: StrictConfig.json(edm), mutable: [],
                                       source: c.path + " (teacher's EDM settings)")
         for (group, values) in stateGroups { try c.load(group: group, layout: network.layout, into: values) }

@@ -1,4 +1,5 @@
 import Foundation
+import FileFormats
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,7 +76,7 @@ public final class CheckpointDirectory {
     /// Write the preemption marker for `step`.
     public func markPreempted(step: Int) throws {
         let text = "{\"step\": \(step), \"checkpoint\": \"\(file(step: step))\"}\n"
-        try Data(text.utf8).write(to: URL(fileURLWithPath: preemptionMarker), options: .atomic)
+        try AtomicFile.write(Data(text.utf8), to: preemptionMarker)
     }
 
     /// Whether the folder holds an earlier run's checkpoints or metrics.

@@ -14,7 +14,8 @@ public enum ConfigCompatibility {
         diff(a, b, path: "", mutable: mutable, into: &changed)
         guard changed.isEmpty else {
             throw ConfigError("\(source) was written by a run with other settings: \(changed.sorted().joined(separator: "; ")). "
-                              + "Resume with the run's own settings, or start a new run in another --out")
+                              + "Resume with the run's own settings, allow a change explicitly (--allow-changed KEY,...), "
+                              + "or start a new run in another --out")
         }
     }
 

@@ -23,6 +23,12 @@ struct RunOptions: ParsableArguments {
     @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
     var blasThreads: Int?
 
+    @Option(help: "With --resume: config keys (comma-separated, dotted for nested ones, e.g. generatorLR,network.hidden) the resumed run may change beyond the step budget, time limit and logging.")
+    var allowChanged: String?
+
+    /// The keys of --allow-changed.
+    var allowedChanges: Set<String> { Set((allowChanged ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }) }
+
     mutating func validate() throws { try validateBLASThreads(blasThreads) }
 
     /// How the run meets an output folder that holds a run.

@@ -94,6 +94,7 @@ struct Distill: ParsableCommand {
             let progress = loop.progress
             let d = try DistillationRun.makeDistiller(config, collectives: collectives, initOut: opts.out + "/init", log: progress,
                                                       faults: env.faults, style: env.progressStyle)
+            d.allowedChanges = opts.allowedChanges
             if mode == .resume { try loop.resume(d) }
             let c = config
             let n = d.noise

@@ -64,6 +64,7 @@ struct TrainTeacher: ParsableCommand {
                                          schedule: TrainingSchedule(steps: cfg.steps, checkpointEvery: cfg.checkpointEvery),
                                          logEvery: cfg.logEvery, clearing: ["teacher.safetensors"], style: env.progressStyle)
             let progress = loop.progress
+            trainer.allowedChanges = opts.allowedChanges
             if mode == .resume { try loop.resume(trainer) }
             progress.log("teacher: \(cfg.data), network \(cfg.network.kind.rawValue) (\(trainer.parameters.count) parameters), sigma_data \(trainer.edm.sigmaData), \(collectives.size) rank(s), global batch \(cfg.batch)")
             let final = try loop.run(trainer, finalName: "teacher.safetensors")

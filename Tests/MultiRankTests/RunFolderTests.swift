@@ -40,9 +40,14 @@ final class RunFolderTests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, r.output)
             XCTAssertTrue(r.output.contains("\(key) was"), "\(flag): \(r.output)")
         }
-        let longer = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "30", "--out", out.path, "--resume"])
+        // A change the user allows explicitly goes through.
+        let allowed = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "25", "--lr", "0.0005", "--out", out.path, "--resume",
+                                                                  "--allow-changed", "learningRate"])
+        XCTAssertEqual(allowed.status, 0, allowed.output)
+        let longer = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "30", "--lr", "0.0005", "--out", out.path, "--resume",
+                                                                 "--allow-changed", "learningRate"])
         XCTAssertEqual(longer.status, 0, longer.output)
-        XCTAssertTrue(longer.output.contains("resumed from") && longer.output.contains("at step 20"), longer.output)
+        XCTAssertTrue(longer.output.contains("resumed from") && longer.output.contains("at step 25"), longer.output)
         let over = try MPIRun.runSingle("emd", Self.teacher + ["--steps", "5", "--out", out.path, "--overwrite"])
         XCTAssertEqual(over.status, 0, over.output)
         XCTAssertEqual(CheckpointDirectory(path: out.path).checkpoints().map(\.step), [5])

@@ -167,10 +167,15 @@ final class TrainingRankTests: XCTestCase {
                              file: "teacher.safetensors", group: "params")
     }
 
+    /// A short distillation. Its noise levels are pinned to the absolute ones the tolerances
+    /// below were measured with (rounding differences grow chaotically over a run, at a rate that
+    /// depends on the settings; 2026-12-02 the relative defaults gave 1.7e-4 after 120 steps where
+    /// these give under 1e-4).
     static func distillArgs(_ teacher: URL, steps: Int) -> [String] {
         ["distill", "--teacher", "mixture", "--init", teacher.appendingPathComponent("teacher.safetensors").path,
          "--steps", "\(steps)", "--batch", "48", "--langevin-steps", "4", "--student-steps", "2",
-         "--log-every", "50", "--checkpoint-every", "100000", "--eval-samples", "0"]
+         "--log-every", "50", "--checkpoint-every", "100000", "--eval-samples", "0",
+         "--noise-units", "absolute", "--sigma-lo", "0.05", "--sigma-hi", "2", "--sigma-init", "2.5", "--gamma-z", "0.003"]
     }
 
     /// A distillation under mpirun on 2 ranks where one rank receives SIGTERM at step 20 (the
