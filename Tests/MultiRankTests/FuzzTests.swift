@@ -26,7 +26,7 @@ final class FuzzTests: XCTestCase {
         let dir = try MPIRun.tempDir("argv")
         let out = dir.appendingPathComponent("summary.json")
         let r = try MPIRun.runSingle("emd-fuzz", ["argv-sample", "argv-eval", "argv-train-teacher", "argv-distill",
-                                                  "--iterations", "8", "--seed", "5", "--work", dir.path, "--out", out.path],
+                                                  "--iterations", "5", "--seed", "5", "--work", dir.path, "--out", out.path],
                                      timeout: 600)
         XCTAssertFalse(r.timedOut, r.output)
         XCTAssertEqual(r.status, 0, r.output)
@@ -35,7 +35,7 @@ final class FuzzTests: XCTestCase {
         var errors = 0
         for t in summary {
             XCTAssertEqual(t["bad"] as? Int, 0, "\(t)")
-            XCTAssertEqual((t["success"] as? Int ?? 0) + (t["errors"] as? Int ?? 0) + (t["slow"] as? Int ?? 0), 8, "\(t)")
+            XCTAssertEqual((t["success"] as? Int ?? 0) + (t["errors"] as? Int ?? 0) + (t["slow"] as? Int ?? 0), 5, "\(t)")
             errors += t["errors"] as? Int ?? 0
         }
         XCTAssertGreaterThan(errors, 0, "the mutants should be refused sometimes: \(r.output)")
