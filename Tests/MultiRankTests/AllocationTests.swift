@@ -2,15 +2,19 @@ import Foundation
 import XCTest
 
 /// The training steps allocate nothing: valgrind's DHAT counts the heap blocks of a whole run,
-/// and a run with 50 more steps must not allocate more blocks beyond run-to-run noise (up to
-/// about 20 blocks from MPI start-up, measured over 4-, 44- and 84-step runs); a single
-/// allocation per step would add at least 50.
+/// and a run with 50 more steps must not allocate more blocks. Swift seeds its hash function per
+/// process, so the order in which a dictionary is sorted while writing JSON (config, ranks.json,
+/// checkpoint headers) changes from run to run, and with it the count of blocks by up to about 70
+/// (measured over five identical 4-step runs; CI once saw +71). `SWIFT_DETERMINISTIC_HASHING`
+/// removes that: identical runs then allocate identical counts, and 4- and 54-step runs differ
+/// by 2 (longer step numbers in file names and log lines). A single allocation per step would
+/// add at least 50.
 final class AllocationTests: XCTestCase {
     func heapBlocks(_ args: [String]) throws -> Int {
         let out = try MPIRun.tempDir("dhat")
         let r = try MPIRun.runProcess("/usr/bin/env", ["valgrind", "--tool=dhat", "--dhat-out-file=\(out.path)/dhat.out",
                                                        try MPIRun.executable("emd")] + args + ["--out", out.path + "/run"],
-                                      timeout: 600, environment: [:])
+                                      timeout: 600, environment: ["SWIFT_DETERMINISTIC_HASHING": "1"])
         XCTAssertEqual(r.status, 0, r.output)
         guard let line = r.output.split(separator: "\n").first(where: { $0.contains("Total:") }),
               let blocks = line.split(separator: " ").reversed().dropFirst().first.flatMap({ Int($0.replacingOccurrences(of: ",", with: "")) })
@@ -31,7 +35,7 @@ final class AllocationTests: XCTestCase {
             let common = command + ["--log-every", "1000", "--checkpoint-every", "1000"]
             let short = try heapBlocks(common + ["--steps", "4"])
             let long = try heapBlocks(common + ["--steps", "54"])
-            XCTAssertLessThan(long - short, 40, "\(command.joined(separator: " ")): \(short) blocks for 4 steps, \(long) for 54")
+            XCTAssertLessThan(long - short, 10, "\(command.joined(separator: " ")): \(short) blocks for 4 steps, \(long) for 54")
         }
     }
 }
