@@ -24,11 +24,15 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // The core's peak: a vector FMA loop per width, and CPU feature checks.
+        .target(name: "CMachine"),
 
         // Stand-alone Swift wrapper over MPI.
         .target(name: "SwiftMPI", dependencies: ["CMPI"]),
         // Dense linear algebra through OpenBLAS / LAPACK.
         .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // This CPU: model, vector extensions, measured peak FLOP rate, BLAS kernel width check.
+        .target(name: "Machine", dependencies: ["CMachine"]),
         // Counter-based random numbers (Philox4x32-10).
         .target(name: "CounterRNG", swiftSettings: fast),
         // Tensors, parameter stores, layers with explicit backward passes, optimisers.
@@ -52,7 +56,7 @@ let package = Package(
             name: "emd",
             dependencies: [
                 "Distillation", "Evaluation", "Diffusion", "Training", "NN", "BLAS", "SwiftMPI", "FileFormats",
-                "CounterRNG", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CounterRNG", "Machine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Seeded mutation fuzzing of the input parsers (docs/reliability.md).
         .executableTarget(
@@ -64,7 +68,8 @@ let package = Package(
 
         .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "CounterRNG"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN"]),
+        .testTarget(name: "MachineTests", dependencies: ["Machine"]),
         .testTarget(name: "DiffusionTests",
                     dependencies: ["Diffusion", "Distillation", "Evaluation", "Training", "NN", "CounterRNG", "FileFormats"]),
         .testTarget(name: "MultiRankTests", dependencies: ["Diffusion", "Training"]),

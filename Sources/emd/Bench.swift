@@ -7,8 +7,9 @@ import BLAS
 import NN
 import CounterRNG
 
-/// `emd bench`: raw sgemm speed, the MLP's forward+backward throughput relative to it, and
-/// (on more than one rank) all-reduce latency and bandwidth.
+/// `emd bench`: the machine (CPU, vector extensions, BLAS kernel, the core's peak FLOP rate),
+/// raw sgemm speed, the MLP's forward+backward throughput relative to sgemm and to the peak,
+/// and (on more than one rank) all-reduce latency and bandwidth.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure sgemm, MLP forward+backward and all-reduce throughput.")
@@ -38,10 +39,14 @@ struct Bench: ParsableCommand {
             "ranks": comm.size, "blas_threads": BLAS.threads, "repeats": repeats,
             "date": ISO8601DateFormatter().string(from: Date()), "host": ProcessInfo.processInfo.hostName,
         ]
+        let machine = MachineSummary.measure()
+        machine.lines.forEach(log.log)
+        result["machine"] = machine.json
         var sgemm: [String: Double] = [:]
         for n in [256, 1024] {
             sgemm["\(n)"] = gemmGFLOPs(m: n, n: n, k: n)
-            log.log(String(format: "sgemm %4d x %4d x %4d: %7.2f GFLOP/s", n, n, n, sgemm["\(n)"]!))
+            log.log(String(format: "sgemm %4d x %4d x %4d: %7.2f GFLOP/s", n, n, n, sgemm["\(n)"]!)
+                    + (machine.ofPeak(sgemm["\(n)"]!).map { String(format: " (%.2f of the core's peak)", $0) } ?? ""))
         }
         result["sgemm_gflops"] = sgemm
         let mlp = measureMLP()
@@ -52,6 +57,10 @@ struct Bench: ParsableCommand {
         let util = (mlp["gflops"] as! Double) / peak
         result["mlp_utilization"] = util
         result["mlp_gemm_only_utilization"] = (mlp["gflops"] as! Double) / (mlp["gemm_only_gflops"] as! Double)
+        if let ofPeak = machine.ofPeak(mlp["gflops"] as! Double) {
+            result["mlp_utilization_of_peak"] = ofPeak
+            log.log(String(format: "MLP fwd+bwd: %.3f of the core's peak FLOP rate (%@ kernel)", ofPeak, machine.blasCore))
+        }
         log.log(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024) timed alongside (%.2f GFLOP/s); same GEMMs alone %.2f GFLOP/s",
                         batch, mlp["gflops"] as! Double, 1000 * (mlp["seconds_per_step"] as! Double), util, peak,
                         mlp["gemm_only_gflops"] as! Double))

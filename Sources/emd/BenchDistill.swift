@@ -37,6 +37,8 @@ struct BenchDistill: ParsableCommand {
         Preemption.restoreDefaultActions()
         try runCommand(comm) {
             let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
+            let machine = MachineSummary.measure()
+            machine.lines.forEach(log.log)
             // sgemm at 1024, the reference for utilisation, measured in this run.
             let n = 1024
             let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
@@ -119,13 +121,15 @@ struct BenchDistill: ParsableCommand {
                     if which == "image" {
                         row["gflops"] = flops / wall / 1e9
                         row["utilization"] = flops / wall / 1e9 / sgemmNow
+                        if let ofPeak = machine.ofPeak(flops / wall / 1e9) { row["utilization_of_peak"] = ofPeak }
                     }
                     rows.append(row)
                     let parts = d.times.dictionary.sorted { $0.key < $1.key }
                         .map { String(format: "%@ %.1f", $0.key, 1000 * $0.value / Double(steps)) }.joined(separator: ", ")
                     log.log(String(format: "%@ K=%d ranks=%d allreduce=%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode.rawValue, 1000 * wall,
-                                   which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f)",
-                                                            flops / wall / 1e9, flops / wall / 1e9 / sgemmNow, sgemmNow) : "", parts))
+                                   which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f), %.2f of the core's peak",
+                                                            flops / wall / 1e9, flops / wall / 1e9 / sgemmNow, sgemmNow,
+                                                            machine.ofPeak(flops / wall / 1e9) ?? .nan) : "", parts))
                   }
                 }
                 if which == "image" && comm.isRoot {
@@ -146,7 +150,7 @@ struct BenchDistill: ParsableCommand {
                 }
             }
             if comm.isRoot, let json {
-                try writeJSON(["sgemm_gflops_1024": sgemm, "rows": rows, "date": ISO8601DateFormatter().string(from: Date())], to: json)
+                try writeJSON(["sgemm_gflops_1024": sgemm, "machine": machine.json, "rows": rows, "date": ISO8601DateFormatter().string(from: Date())], to: json)
             }
         }
     }
