@@ -20,6 +20,9 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
     /// Global gradient-norm clip (0: off).
     public var gradClip: Float = 1
     public var emaDecay: Float = 0.999
+    /// Shard Adam's moments and the EMA over the ranks (ZeRO stage 1): gradients
+    /// reduce-scattered, parameters all-gathered. Same results; checkpoints are identical.
+    public var optimizerSharding = false
     public var seed = 0
     public var logEvery = 100
     public var checkpointEvery = 1000
@@ -56,5 +59,5 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
 
 extension TeacherConfig {
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
-    public static let resumableKeys: Set<String> = ["steps", "logEvery", "checkpointEvery", "keepCheckpoints"]
+    public static let resumableKeys: Set<String> = ["steps", "logEvery", "checkpointEvery", "keepCheckpoints", "optimizerSharding"]
 }

@@ -12,8 +12,12 @@ public final class TeacherTrainer: Trainable {
     public let network: ConditionalNetwork
     public let edm: EDMConfig
     public let parameters: Parameters
-    public let adam: Adam
-    public let ema: EMA
+    /// Adam and the EMA, replicated or sharded over the ranks (`optimizerSharding`).
+    public let optimizer: DataParallelAdam
+    /// Adam over this rank's block of the parameters (all of them unless sharded).
+    public var adam: Adam { optimizer.adam }
+    /// The EMA of this rank's block of the parameters (all of them unless sharded).
+    public var ema: EMA { optimizer.ema! }
     public let faults: FaultPlan
     /// Settings a resume may change beyond `TeacherConfig.resumableKeys`, because the user said
     /// so (`--allow-changed`).
@@ -48,9 +52,10 @@ public final class TeacherTrainer: Trainable {
                                        what: "teacher training of \(network.layout.count) parameters with a global batch of \(cfg.batch)")
         parameters = Parameters(layout: network.layout)
         parameters.initialize(seed: UInt64(cfg.seed))
-        adam = Adam(count: parameters.count, learningRate: cfg.learningRate, beta1: cfg.beta1, beta2: cfg.beta2,
-                    weightDecay: cfg.weightDecay)
-        ema = EMA(parameters, decay: cfg.emaDecay)
+        optimizer = DataParallelAdam(count: parameters.count, collectives: collectives, sharded: cfg.optimizerSharding,
+                                     emaDecay: cfg.emaDecay, initial: parameters.values) { n in
+            Adam(count: n, learningRate: cfg.learningRate, beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay)
+        }
         shard = Shard(collectives, globalBatch: cfg.batch)
         let n = shard.capacity, d = data.dimension
         denoiser = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: n)
@@ -76,17 +81,16 @@ public final class TeacherTrainer: Trainable {
     public func trainStep() throws -> Bool {
         let local = localLossAndGradient()
         try faults.inject(rank: collectives.rank, step: step, grads: parameters.grads)
-        try collectives.allreduceSum(parameters.grads, count: parameters.count)
-        let finite = allFinite(parameters.grads, count: parameters.count)
+        try optimizer.reduceGradients(parameters.grads)
+        let finite = optimizer.reducedGradientsFinite(parameters.grads)
         try agreed.reach(collectives, localLoss: finite ? local : .nan)
         try agreed.throwIfNonFinite(step: step)
-        lastNorm = clipGradientNorm(parameters.grads, count: parameters.count, maxNorm: config.gradClip)
-        adam.update(parameters)
+        lastNorm = try optimizer.apply(values: parameters.values, grads: parameters.grads, maxNorm: config.gradClip, wantNorm: true)
         // Every rank holds the same parameters, so each reaches the same verdict alone.
         guard allFinite(parameters.values, count: parameters.count) else {
             throw RunStop.nonFiniteParameters(step: step)
         }
-        ema.update(parameters)
+        optimizer.updateEMA(values: parameters.values, decay: config.emaDecay)
         lastLoss = agreed.lossSum
         step += 1
         return agreed.stopRequested
@@ -94,14 +98,16 @@ public final class TeacherTrainer: Trainable {
 
     public func metrics() -> [(String, Double)] { [("loss", lastLoss), ("grad_norm", Double(lastNorm))] }
 
-    /// The tensors of the training state, by checkpoint group (one list for save and restore).
-    var stateGroups: [(String, UnsafeMutablePointer<Float>)] {
-        [("params", parameters.values), ("ema", ema.values.data), ("adam_m", adam.m.data), ("adam_v", adam.v.data)]
-    }
+    /// The optimiser's states by checkpoint group (one list for save and restore).
+    static let optimizerGroups: [(String, DataParallelAdam.State)] = [("ema", .ema), ("adam_m", .adamM), ("adam_v", .adamV)]
+
+    public func prepareCheckpoint() throws { try optimizer.stageWholeState() }
 
     public func checkpoint() -> Checkpoint {
         var c = Checkpoint()
-        for (group, values) in stateGroups { c.add(group: group, layout: network.layout, values: values) }
+        c.add(group: "params", layout: network.layout, values: parameters.values)
+        for (group, state) in Self.optimizerGroups { c.add(group: group, layout: network.layout, values: optimizer.whole(state)!) }
+        optimizer.releaseStaged()
         c.metadata = [
             "format": "emd-checkpoint-1", "kind": CheckpointKind.teacher.rawValue, "step": "\(step)", "adam_step": "\(adam.step)",
             "seed": "\(config.seed)", "config": StrictConfig.json(config), "network": StrictConfig.json(config.network),
@@ -120,7 +126,12 @@ public final class TeacherTrainer: Trainable {
         }
         try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
                                       mutable: TeacherConfig.resumableKeys.union(allowedChanges), source: c.path)
-        for (group, values) in stateGroups { try c.load(group: group, layout: network.layout, into: values) }
+        try c.load(group: "params", layout: network.layout, into: parameters.values)
+        let whole = Tensor(shape: [parameters.count])
+        for (group, state) in Self.optimizerGroups {
+            try c.load(group: group, layout: network.layout, into: whole.data)
+            optimizer.restore(state, from: whole.data)
+        }
         step = try c.metaInt("step")
         adam.step = try c.metaInt("adam_step")
     }

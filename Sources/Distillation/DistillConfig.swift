@@ -123,6 +123,10 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var allreduce = GradientExchangeMode.separate
     /// Global gradient-norm clip for both networks (0: off).
     public var gradClip: Float = 0
+    /// Shard both networks' Adam moments and the generator's EMA over the ranks (ZeRO stage 1):
+    /// gradients reduce-scattered, parameters all-gathered. Same results; checkpoints are
+    /// identical. Needs `allreduce` separate.
+    public var optimizerSharding = false
 
     public var seed = 0
     /// Stop after this many seconds of training, at the step where every rank agrees the time is
@@ -150,7 +154,8 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     }
 
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
-    public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints"]
+    public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints",
+                                                   "optimizerSharding"]
 
     /// The EMA decay applied at generator update `t` (1 for the first update): `emaDecay`, or
     /// less while `emaRampup * t` is shorter than its half-life.
@@ -190,6 +195,9 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         guard gradClip >= 0 else { throw ConfigError("gradClip must be >= 0 (0: off), got \(gradClip)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
         guard emaRampup >= 0 else { throw ConfigError("emaRampup must be >= 0") }
+        guard !optimizerSharding || allreduce == .separate else {
+            throw ConfigError("optimizerSharding needs allreduce separate (got \(allreduce.rawValue))")
+        }
         guard timeLimit >= 0, timeLimit.isFinite else { throw ConfigError("timeLimit must be >= 0 seconds") }
         try ResourceLimits.check("logEvery", logEvery, in: 1...1_000_000_000)
         try ResourceLimits.check("checkpointEvery", checkpointEvery, in: 1...1_000_000_000)

@@ -27,9 +27,16 @@ public final class Distiller: Trainable {
     public let edm: EDMConfig
     public let generatorParameters: Parameters
     public let studentParameters: Parameters
-    public let generatorAdam: Adam
-    public let studentAdam: Adam
-    public let generatorEMA: EMA
+    /// The generator's Adam and EMA, replicated or sharded over the ranks.
+    public let generatorOptimizer: DataParallelAdam
+    /// The student's Adam, replicated or sharded over the ranks.
+    public let studentOptimizer: DataParallelAdam
+    /// Adam over this rank's block of the generator (all of it unless sharded).
+    public var generatorAdam: Adam { generatorOptimizer.adam }
+    /// Adam over this rank's block of the student (all of it unless sharded).
+    public var studentAdam: Adam { studentOptimizer.adam }
+    /// The EMA of this rank's block of the generator (all of it unless sharded).
+    public var generatorEMA: EMA { generatorOptimizer.ema! }
     public let faults: FaultPlan
     /// The noise levels in the teacher's data units (`config.noiseLevels(sigmaData:)`).
     public let noise: NoiseLevels
@@ -55,6 +62,8 @@ public final class Distiller: Trainable {
     /// This shard's sums for the step's diagnostics, summed over ranks in the generator update's
     /// agreement: guarded (chain, step) pairs, |z_K|^2/d, |a_K|^2/d, |sigma e|^2/d.
     var diagnostics = SIMD4<Double>()
+    /// Sharded optimiser only: the whole EMA generator as of the last checkpoint rank 0 built.
+    var lastWholeEMA: [Float]?
 
     /// - Parameters: teacher: the frozen D_phi; networkConfig: the architecture of generator and
     ///   student (stored in checkpoints); initial: parameters that initialise both.
@@ -93,11 +102,14 @@ public final class Distiller: Trainable {
         generatorParameters.copyValues(from: initial)
         studentParameters = sets[1]
         studentParameters.copyValues(from: initial)
-        generatorAdam = Adam(count: initial.count, learningRate: config.generatorLR, beta1: config.generatorBeta1,
-                             beta2: config.generatorBeta2)
-        studentAdam = Adam(count: initial.count, learningRate: config.studentLR, beta1: config.studentBeta1,
-                           beta2: config.studentBeta2)
-        generatorEMA = EMA(generatorParameters, decay: config.emaDecay)
+        generatorOptimizer = DataParallelAdam(count: initial.count, collectives: collectives, sharded: config.optimizerSharding,
+                                              emaDecay: config.emaDecay, initial: generatorParameters.values) { n in
+            Adam(count: n, learningRate: config.generatorLR, beta1: config.generatorBeta1, beta2: config.generatorBeta2)
+        }
+        studentOptimizer = DataParallelAdam(count: initial.count, collectives: collectives, sharded: config.optimizerSharding,
+                                            emaDecay: nil, initial: studentParameters.values) { n in
+            Adam(count: n, learningRate: config.studentLR, beta1: config.studentBeta1, beta2: config.studentBeta2)
+        }
         shard = Shard(collectives, globalBatch: config.batch)
         let n = shard.capacity, d = network.inputSize
         generator = Generator(network: network, edm: edm, parameters: generatorParameters, sigmaInit: noise.initial, capacity: n)
@@ -169,45 +181,36 @@ public final class Distiller: Trainable {
         studentDraw(j)
         studentSamples()
         let local = studentGradient()
-        try reduce(studentParameters.grads, count: studentParameters.count)
+        try reduce(studentOptimizer, studentParameters.grads)
         return try updateStudent(localLoss: local)
     }
 
     /// After the generator's gradient has been all-reduced: agree, then clip, Adam and EMA.
     func updateGenerator(localLoss: Double) throws -> GeneratorUpdate {
-        let finite = allFinite(generatorParameters.grads, count: generatorParameters.count)
+        let finite = generatorOptimizer.reducedGradientsFinite(generatorParameters.grads)
         try agreed.reach(collectives, localLoss: finite ? localLoss : .nan, extra: diagnostics)
         let sums = agreed.extraSum
         var result = GeneratorUpdate(loss: agreed.lossSum, guarded: Int(sums[0]), stop: agreed.stopRequested, norm: 0,
                                      zSquare: sums[1], aSquare: sums[2], stepSquare: sums[3])
         try agreed.throwIfNonFinite(step: step)
-        timer.timed(\.optimizer) {
-            result.norm = clipGradientNorm(generatorParameters.grads, count: generatorParameters.count, maxNorm: config.gradClip)
-            generatorAdam.update(generatorParameters)
-        }
+        result.norm = try optimize(generatorOptimizer, generatorParameters, wantNorm: true)
         // Every rank holds the same parameters, so each reaches the same verdict alone.
         guard allFinite(generatorParameters.values, count: generatorParameters.count) else {
             throw RunStop.nonFiniteParameters(step: step)
         }
         timer.timed(\.optimizer) {
-            generatorEMA.decay = config.emaDecay(atUpdate: step + 1)
-            generatorEMA.update(generatorParameters)
+            generatorOptimizer.updateEMA(values: generatorParameters.values, decay: config.emaDecay(atUpdate: step + 1))
         }
         return result
     }
 
     /// After the student's gradient has been all-reduced: agree, clip, Adam. Returns the loss.
     func updateStudent(localLoss: Double) throws -> Double {
-        let finite = allFinite(studentParameters.grads, count: studentParameters.count)
+        let finite = studentOptimizer.reducedGradientsFinite(studentParameters.grads)
         try agreed.reach(collectives, localLoss: finite ? localLoss : .nan)
         try agreed.throwIfNonFinite(step: step)
-        timer.timed(\.optimizer) {
-            // The student's norm is not reported: compute it only to clip.
-            if config.gradClip > 0 {
-                clipGradientNorm(studentParameters.grads, count: studentParameters.count, maxNorm: config.gradClip)
-            }
-            studentAdam.update(studentParameters)
-        }
+        // The student's norm is not reported: computed only to clip.
+        try optimize(studentOptimizer, studentParameters, wantNorm: false)
         guard allFinite(studentParameters.values, count: studentParameters.count) else {
             throw RunStop.nonFiniteParameters(step: step)
         }
@@ -221,14 +224,41 @@ public final class Distiller: Trainable {
         try timer.timed(\.allreduce) { try collectives.allreduceSum(buffer, count: count) }
     }
 
+    /// A network's gradient summed over ranks by its optimiser (all-reduce, or reduce-scatter
+    /// when sharded), timed like `reduce`.
+    func reduce(_ optimizer: DataParallelAdam, _ grads: UnsafeMutablePointer<Float>) throws {
+        if separateImbalance { try timer.timed(\.imbalance) { try collectives.barrier() } }
+        try timer.timed(\.allreduce) { try optimizer.reduceGradients(grads) }
+    }
+
+    /// Clip, Adam (and, sharded, the parameters' all-gather, timed as all-reduce). Returns the
+    /// global gradient norm when `wantNorm` or clipping is on.
+    @discardableResult
+    func optimize(_ optimizer: DataParallelAdam, _ p: Parameters, wantNorm: Bool) throws -> Float {
+        let t0 = WallClock.now()
+        let norm = try optimizer.apply(values: p.values, grads: p.grads, maxNorm: config.gradClip, wantNorm: wantNorm)
+        let spent = WallClock.now() - t0, communication = optimizer.lastCommunicationSeconds
+        timer.times.optimizer += spent - communication
+        timer.times.allreduce += communication
+        return norm
+    }
+
     /// Wait for the in-flight all-reduce (timed as all-reduce).
     func waitPending() throws { try timer.timed(\.allreduce) { try collectives.finishPending() } }
 
     /// One-step samples g(z) with the EMA generator (or the live one), z keyed by
-    /// (seed, global index) under the evaluation purpose.
+    /// (seed, global index) under the evaluation purpose. With a sharded optimiser the EMA is
+    /// whole only on rank 0 and as of its last checkpoint (a run's final one, when it ends).
     public func sample(count: Int, seed: UInt64, first: Int = 0, useEMA: Bool = true) -> [Float] {
         let p = Parameters(layout: network.layout)
-        if useEMA { generatorEMA.copy(into: p) } else { p.copyValues(from: generatorParameters) }
+        if !useEMA {
+            p.copyValues(from: generatorParameters)
+        } else if generatorOptimizer.sharded {
+            guard let whole = lastWholeEMA else { preconditionFailure("sharded EMA: sample on rank 0 after a checkpoint") }
+            whole.withUnsafeBufferPointer { p.values.update(from: $0.baseAddress!, count: p.count) }
+        } else {
+            generatorEMA.copy(into: p)
+        }
         return OneStepGenerator(network: network, edm: edm, parameters: p, sigmaInit: noise.initial)
             .sample(count: count, seed: seed, first: first)
     }

@@ -1,20 +1,38 @@
 import Foundation
 import Diffusion
 import Training
+import NN
 
 /// A distillation state as a checkpoint: generator, its EMA, student and both Adam states,
 /// with the resolved config, network and EDM settings in the metadata.
 extension Distiller {
-    /// The tensors of the training state, by checkpoint group (one list for save and restore).
-    var stateGroups: [(String, UnsafeMutablePointer<Float>)] {
-        [("generator", generatorParameters.values), ("generator_ema", generatorEMA.values.data),
-         ("generator_adam_m", generatorAdam.m.data), ("generator_adam_v", generatorAdam.v.data),
-         ("student", studentParameters.values), ("student_adam_m", studentAdam.m.data), ("student_adam_v", studentAdam.v.data)]
+    /// The parameters by checkpoint group.
+    var parameterGroups: [(String, Parameters)] { [("generator", generatorParameters), ("student", studentParameters)] }
+    /// The optimisers' states by checkpoint group (one list for save and restore).
+    var optimizerGroups: [(String, DataParallelAdam, DataParallelAdam.State)] {
+        [("generator_ema", generatorOptimizer, .ema), ("generator_adam_m", generatorOptimizer, .adamM),
+         ("generator_adam_v", generatorOptimizer, .adamV), ("student_adam_m", studentOptimizer, .adamM),
+         ("student_adam_v", studentOptimizer, .adamV)]
+    }
+
+    /// Gather sharded optimiser state whole (a collective; nothing when replicated).
+    public func prepareCheckpoint() throws {
+        try generatorOptimizer.stageWholeState()
+        try studentOptimizer.stageWholeState()
     }
 
     public func checkpoint() -> Checkpoint {
         var c = Checkpoint()
-        for (group, values) in stateGroups { c.add(group: group, layout: network.layout, values: values) }
+        for (group, p) in parameterGroups { c.add(group: group, layout: network.layout, values: p.values) }
+        for (group, optimizer, state) in optimizerGroups {
+            c.add(group: group, layout: network.layout, values: optimizer.whole(state)!)
+        }
+        if generatorOptimizer.sharded, let ema = generatorOptimizer.whole(.ema) {
+            // Kept for `sample` on rank 0 after the run's final checkpoint.
+            lastWholeEMA = Array(UnsafeBufferPointer(start: ema, count: generatorParameters.count))
+        }
+        generatorOptimizer.releaseStaged()
+        studentOptimizer.releaseStaged()
         c.metadata = [
             "format": "emd-checkpoint-1", "kind": CheckpointKind.generator.rawValue, "step": "\(step)",
             "generator_adam_step": "\(generatorAdam.step)", "student_adam_step": "\(studentAdam.step)",
@@ -33,7 +51,14 @@ extension Distiller {
                                       mutable: DistillConfig.resumableKeys.union(allowedChanges), source: c.path)
         try ConfigCompatibility.check(saved: try c.meta("edm"), current: StrictConfig.json(edm), mutable: [],
                                       source: c.path + " (teacher's EDM settings)")
-        for (group, values) in stateGroups { try c.load(group: group, layout: network.layout, into: values) }
+        for (group, p) in parameterGroups { try c.load(group: group, layout: network.layout, into: p.values) }
+        var whole = [Float](repeating: 0, count: generatorParameters.count)
+        for (group, optimizer, state) in optimizerGroups {
+            try whole.withUnsafeMutableBufferPointer { buffer in
+                try c.load(group: group, layout: network.layout, into: buffer.baseAddress!)
+                optimizer.restore(state, from: buffer.baseAddress!)
+            }
+        }
         step = try c.metaInt("step")
         generatorAdam.step = try c.metaInt("generator_adam_step")
         studentAdam.step = try c.metaInt("student_adam_step")

@@ -22,7 +22,7 @@ extension GradientExchangeMode {
 /// One blocking all-reduce per network update.
 struct SeparateExchange: GradientExchange {
     func exchange(_ d: Distiller, generatorLoss: Double) throws -> (GeneratorUpdate, Double) {
-        try d.reduce(d.generatorParameters.grads, count: d.generatorParameters.count)
+        try d.reduce(d.generatorOptimizer, d.generatorParameters.grads)
         let gen = try d.updateGenerator(localLoss: generatorLoss)
         var studentLoss = 0.0
         for j in 0..<d.config.studentSteps { studentLoss = try d.studentStep(j) }

@@ -30,10 +30,19 @@ public final class Adam {
     /// One update of `p.values` from `p.grads`.
     public func update(_ p: Parameters) {
         precondition(p.count == m.count, "optimizer state does not match parameter count")
+        update(values: p.values, grads: p.grads, count: p.count)
+    }
+
+    /// One update of `count` values from their gradients, with this optimiser's moments
+    /// (which hold `count` values: the whole parameter buffer, or one rank's block of it when
+    /// the optimiser state is sharded). Each element's arithmetic does not depend on where the
+    /// block starts, so a sharded update equals the whole one element for element.
+    public func update(values w: UnsafeMutablePointer<Float>, grads g: UnsafePointer<Float>, count: Int) {
+        precondition(count == m.count, "optimizer state does not match parameter count")
         step += 1
         let b1 = beta1, b2 = beta2, lr = learningRate, eps = epsilon, wd = weightDecay
         let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
-        let mp = m.data, vp = v.data, w = p.values, g = p.grads
+        let mp = m.data, vp = v.data
         let decoupled = decoupledWeightDecay
         // 8 lanes at a time with the same operations in the same order as the scalar tail, so
         // results do not depend on where the vector loop ends.
@@ -42,7 +51,7 @@ public final class Adam {
         if wd == 0 {
             let vb1 = V(repeating: b1), vb2 = V(repeating: b2), ob1 = V(repeating: 1 - b1), ob2 = V(repeating: 1 - b2)
             let vc1 = V(repeating: c1), vc2 = V(repeating: c2), vlr = V(repeating: lr), veps = V(repeating: eps)
-            while i + 8 <= p.count {
+            while i + 8 <= count {
                 let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
                 let mi = vb1 * UnsafeRawPointer(mp + i).loadUnaligned(as: V.self) + ob1 * gi
                 let vi = vb2 * UnsafeRawPointer(vp + i).loadUnaligned(as: V.self) + ob2 * gi * gi
@@ -53,7 +62,7 @@ public final class Adam {
                 i += 8
             }
         }
-        while i < p.count {
+        while i < count {
             var gi = g[i]
             if wd != 0 && !decoupled { gi += wd * w[i] }
             let mi = b1 * mp[i] + (1 - b1) * gi
@@ -72,15 +81,33 @@ public final class Adam {
 import Glibc
 #endif
 
+/// Elements per partial sum of `gradientNorm`: the squares of each chunk are summed in float,
+/// the chunks' sums in double, in chunk order. A sharded optimiser splits buffers on chunk
+/// boundaries, so its ranks' chunk sums are the same numbers.
+public let gradientNormChunk = 1024
+
 /// Global L2 norm of a gradient buffer.
 public func gradientNorm(_ g: UnsafePointer<Float>, count: Int) -> Float {
-    // Float partial sums over chunks of 1024 in 4 x 8 independent lanes (a single serial chain
-    // would be latency-bound), accumulated in double across chunks.
-    typealias V = SIMD8<Float>
     var total: Double = 0
-    var start = 0
+    forEachChunkSquareSum(g, count: count) { _, s in total += s }
+    return Float(total.squareRoot())
+}
+
+/// Write the sum of squares of each `gradientNormChunk`-element chunk of `g` to `sums`
+/// (ceil(count / chunk) values). Summing them in order in double and taking the square root
+/// gives `gradientNorm`.
+public func gradientChunkSquareSums(_ g: UnsafePointer<Float>, count: Int, into sums: UnsafeMutablePointer<Double>) {
+    forEachChunkSquareSum(g, count: count) { j, s in sums[j] = s }
+}
+
+@inline(__always)
+func forEachChunkSquareSum(_ g: UnsafePointer<Float>, count: Int, _ body: (Int, Double) -> Void) {
+    // Float partial sums over chunks in 4 x 8 independent lanes (a single serial chain would be
+    // latency-bound).
+    typealias V = SIMD8<Float>
+    var start = 0, j = 0
     while start < count {
-        let end = min(start + 1024, count)
+        let end = min(start + gradientNormChunk, count)
         var a0 = V(), a1 = V(), a2 = V(), a3 = V()
         var i = start
         while i + 32 <= end {
@@ -91,10 +118,10 @@ public func gradientNorm(_ g: UnsafePointer<Float>, count: Int) -> Float {
         }
         var chunk = Double(((a0 + a1) + (a2 + a3)).sum())
         while i < end { chunk += Double(g[i]) * Double(g[i]); i += 1 }
-        total += chunk
+        body(j, chunk)
+        j += 1
         start = end
     }
-    return Float(total.squareRoot())
 }
 
 /// Scale `g` so that its global L2 norm is at most `maxNorm`; returns the norm before clipping.
@@ -121,17 +148,28 @@ public final class EMA {
         values.data.update(from: p.values, count: p.count)
     }
 
-    public func update(_ p: Parameters) {
-        let d = decay, e = values.data, w = p.values
+    /// An average of `count` values starting at `initial` (one rank's block when sharded).
+    public init(count: Int, initial: UnsafePointer<Float>, decay: Float) {
+        self.decay = decay
+        values = Tensor(shape: [count])
+        values.data.update(from: initial, count: count)
+    }
+
+    public func update(_ p: Parameters) { update(from: p.values, count: p.count) }
+
+    /// Average in `count` values (this average's whole length).
+    public func update(from w: UnsafePointer<Float>, count: Int) {
+        precondition(count == values.count, "EMA length does not match")
+        let d = decay, e = values.data
         var i = 0
         let vd = SIMD8<Float>(repeating: d), od = SIMD8<Float>(repeating: 1 - d)
-        while i + 8 <= p.count {
+        while i + 8 <= count {
             let ei = UnsafeRawPointer(e + i).loadUnaligned(as: SIMD8<Float>.self)
             let wi = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<Float>.self)
             UnsafeMutableRawPointer(e + i).storeBytes(of: vd * ei + od * wi, as: SIMD8<Float>.self)
             i += 8
         }
-        while i < p.count { e[i] = d * e[i] + (1 - d) * w[i]; i += 1 }
+        while i < count { e[i] = d * e[i] + (1 - d) * w[i]; i += 1 }
     }
 
     /// Copy the average into `p.values` (for sampling or evaluation).

@@ -209,4 +209,31 @@ public final class Communicator {
         try MPI.check(failure)
         return out
     }
+
+    /// Sum (or other `op`) over ranks of `send` (the whole vector on every rank), of which rank r
+    /// receives only its block: `counts[r]` elements, blocks in rank order (`MPI_Reduce_scatter`).
+    /// `receive` holds at least `counts[rank]` elements; `counts` has one entry per rank.
+    public func reduceScatter<T: MPIDatatype>(send: UnsafePointer<T>, receive: UnsafeMutablePointer<T>,
+                                              counts: [Int32], op: ReductionOp) throws {
+        guard counts.count == size else { throw MPIError(code: MPI_ERR_COUNT) }
+        try counts.withUnsafeBufferPointer { c in
+            try MPI.check(MPI_Reduce_scatter(send, receive, c.baseAddress, T.mpiDatatype, op.handle, handle))
+        }
+    }
+
+    /// In-place all-gather of blocks of different lengths (`MPI_Allgatherv` with `MPI_IN_PLACE`):
+    /// rank r's block of `counts[r]` elements already sits at offset `displacements[r]` of
+    /// `buffer`; afterwards every rank holds every block.
+    public func allgatherInPlace<T: MPIDatatype>(_ buffer: UnsafeMutablePointer<T>, counts: [Int32],
+                                                 displacements: [Int32]) throws {
+        guard counts.count == size, displacements.count == size else {
+            throw MPIError(code: MPI_ERR_COUNT)
+        }
+        try counts.withUnsafeBufferPointer { c in
+            try displacements.withUnsafeBufferPointer { d in
+                try MPI.check(MPI_Allgatherv(cmpi_in_place(), 0, T.mpiDatatype, buffer, c.baseAddress, d.baseAddress,
+                                             T.mpiDatatype, handle))
+            }
+        }
+    }
 }

@@ -25,6 +25,15 @@ public protocol Collectives: AnyObject {
     /// Wait for the in-flight reduction; no effect when none.
     func finishPending() throws
 
+    /// The sum over ranks of the whole buffer `send` (`layout.count` values), of which this rank
+    /// receives only its block of `layout` in `receive` (reduce-scatter).
+    func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>, layout: BlockLayout) throws
+    /// Every rank's block of `layout`, already in place at its offset in `buffer`, to every rank
+    /// (in-place all-gather).
+    func allgatherBlocks(_ buffer: UnsafeMutablePointer<Float>, layout: BlockLayout) throws
+    /// `allgatherBlocks` for doubles.
+    func allgatherBlocks(_ buffer: UnsafeMutablePointer<Double>, layout: BlockLayout) throws
+
     /// Root's `bytes` on every rank.
     func broadcast(_ bytes: [UInt8], root: Int) throws -> [UInt8]
     /// Every rank's `value`, in rank order.

@@ -61,6 +61,19 @@ public final class LocalCollectives: Collectives {
         try allreduceSum(b, count: n)
     }
 
+    public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                                 layout: BlockLayout) throws {
+        group.reduceScatter(rank: rank, UnsafeMutableRawPointer(mutating: send), into: receive, range: layout.range(rank))
+    }
+
+    public func allgatherBlocks(_ buffer: UnsafeMutablePointer<Float>, layout: BlockLayout) throws {
+        group.gatherBlocks(rank: rank, UnsafeMutableRawPointer(buffer), layout: layout, Float.self)
+    }
+
+    public func allgatherBlocks(_ buffer: UnsafeMutablePointer<Double>, layout: BlockLayout) throws {
+        group.gatherBlocks(rank: rank, UnsafeMutableRawPointer(buffer), layout: layout, Double.self)
+    }
+
     public func broadcast(_ bytes: [UInt8], root: Int) throws -> [UInt8] {
         group.exchange(rank: rank, bytes)[root]
     }
@@ -121,6 +134,31 @@ final class LocalGroup: @unchecked Sendable {
         }
         barrier()
         sum.withUnsafeBufferPointer { buffer.assumingMemoryBound(to: T.self).update(from: $0.baseAddress!, count: count) }
+        barrier()
+    }
+
+    /// Sum over ranks in rank order of `range` of every rank's buffer, into `receive`.
+    func reduceScatter(rank: Int, _ buffer: UnsafeMutableRawPointer, into receive: UnsafeMutablePointer<Float>, range: Range<Int>) {
+        condition.lock(); slots[rank] = buffer; condition.unlock()
+        barrier()
+        receive.update(repeating: 0, count: range.count)
+        for r in 0..<size {
+            condition.lock(); let p = slots[r]!.assumingMemoryBound(to: Float.self); condition.unlock()
+            for (j, i) in range.enumerated() { receive[j] += p[i] }
+        }
+        barrier()
+    }
+
+    /// Copy every other rank's block of `layout` from its buffer into this rank's.
+    func gatherBlocks<T>(rank: Int, _ buffer: UnsafeMutableRawPointer, layout: BlockLayout, _: T.Type) {
+        condition.lock(); slots[rank] = buffer; condition.unlock()
+        barrier()
+        let mine = buffer.assumingMemoryBound(to: T.self)
+        for r in 0..<size where r != rank {
+            condition.lock(); let p = slots[r]!.assumingMemoryBound(to: T.self); condition.unlock()
+            let block = layout.range(r)
+            (mine + block.lowerBound).update(from: p + block.lowerBound, count: block.count)
+        }
         barrier()
     }
 

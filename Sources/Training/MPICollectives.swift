@@ -34,6 +34,19 @@ public final class MPICollectives: Collectives {
     public func progressPending() throws { _ = try pending.test() }
     public func finishPending() throws { try pending.wait() }
 
+    public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
+                                 layout: BlockLayout) throws {
+        try communicator.reduceScatter(send: send, receive: receive, counts: layout.counts32, op: .sum)
+    }
+
+    public func allgatherBlocks(_ buffer: UnsafeMutablePointer<Float>, layout: BlockLayout) throws {
+        try communicator.allgatherInPlace(buffer, counts: layout.counts32, displacements: layout.offsets32)
+    }
+
+    public func allgatherBlocks(_ buffer: UnsafeMutablePointer<Double>, layout: BlockLayout) throws {
+        try communicator.allgatherInPlace(buffer, counts: layout.counts32, displacements: layout.offsets32)
+    }
+
     public func broadcast(_ bytes: [UInt8], root: Int) throws -> [UInt8] {
         try communicator.broadcast(bytes: bytes, root: root)
     }

@@ -10,12 +10,20 @@ public protocol Trainable: AnyObject {
     func trainStep() throws -> Bool
     /// The last step's metrics (global values), built only when the loop logs.
     func metrics() -> [(String, Double)]
+    /// Called on every rank before rank 0 calls `checkpoint()`: gather whatever state is
+    /// spread over the ranks (sharded optimiser state). A collective.
+    func prepareCheckpoint() throws
     /// The whole training state (parameters, optimiser state, step, resolved config).
     func checkpoint() -> Checkpoint
     /// Continue from a checkpoint written by `checkpoint()`; refuses one from another run.
     func restore(_ checkpoint: Checkpoint) throws
     /// A checksum of the state that must be identical on every rank (parameters and step).
     func stateChecksum() -> UInt64
+}
+
+extension Trainable {
+    /// Nothing is spread over the ranks.
+    public func prepareCheckpoint() throws {}
 }
 
 /// When a `TrainingLoop` stops and checkpoints.

@@ -105,11 +105,13 @@ public final class TrainingLoop {
             }
         }
         let final = finalPath ?? directory.join(finalName)
+        try trainable.prepareCheckpoint()
         try rootWrites { try trainable.checkpoint().write(to: final) }
         return final
     }
 
     func save(_ trainable: Trainable) throws {
+        try trainable.prepareCheckpoint()
         try rootWrites { try directory.save(trainable.checkpoint(), step: trainable.step) }
     }
 

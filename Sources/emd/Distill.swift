@@ -44,6 +44,8 @@ struct Distill: ParsableCommand {
     var emaRampup: Float?
     @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic) or fused (generator and first student update in one buffer).")
     var allreduce: GradientExchangeMode?
+    @Flag(help: "Shard both networks' Adam moments and the generator EMA over the ranks (ZeRO stage 1). Same results and checkpoints; needs --allreduce separate.")
+    var optimizerSharding = false
     @Option(help: "Seed.") var seed: Int?
     @Option(help: "Stop after this many seconds of training (equal-wall-time comparisons).") var timeLimit: Double?
     @Option(help: "Log every N steps.") var logEvery: Int?
@@ -59,7 +61,8 @@ struct Distill: ParsableCommand {
         .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
         .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
-        .init(\.allreduce, \.allreduce), .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
+        .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true),
+        .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
         .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
     ]
 

@@ -26,12 +26,15 @@ struct TrainTeacher: ParsableCommand {
     @Option(help: "Seed.") var seed: Int?
     @Option(help: "Log every N steps.") var logEvery: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
+    @Flag(help: "Shard Adam's moments and the EMA over the ranks (ZeRO stage 1: reduce-scatter, update 1/R, all-gather). Same results and checkpoints.")
+    var optimizerSharding = false
 
     static let overlay: [ConfigOverlay<TrainTeacher, TeacherConfig>] = [
         .init(\.data, \.data), .init(\.network, \.network.kind), .init(\.hidden, \.network.hidden),
         .init(\.depth, \.network.depth), .init(\.channels, \.network.channels), .init(\.steps, \.steps),
         .init(\.batch, \.batch), .init(\.learningRate, \.learningRate), .init(\.emaDecay, \.emaDecay),
         .init(\.seed, \.seed), .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
+        .init(\.optimizerSharding, \.optimizerSharding, to: true),
     ]
 
     func resolvedConfig() throws -> TeacherConfig {

@@ -103,6 +103,52 @@ final class TrainingRankTests: XCTestCase {
         assertClose(finals["separate"]!, finals["fused"]!, relative: 0.02, "fused vs separate after 40 steps")
     }
 
+    /// `--optimizer-sharding` (ZeRO stage 1) on 2 ranks: teacher training and distillation (with
+    /// gradient clipping active) write the same tensors as the replicated optimiser, bit for bit
+    /// (parameters, EMA and Adam moments, gathered whole); a sharded checkpoint resumes bit for
+    /// bit unsharded on 2 ranks, and sharded on 3 up to summation order.
+    func testOptimizerShardingOnTwoRanks() throws {
+        let groups = ["params", "ema", "adam_m", "adam_v"]
+        var teachers: [[Float]] = []
+        for flags in [[], ["--optimizer-sharding"]] {
+            let out = try MPIRun.tempDir("zero-t")
+            let r = try emd(ranks: 2, Self.teacherArgs + flags + ["--out", out.path])
+            XCTAssertEqual(r.status, 0, r.output)
+            try ranksIdentical(out)
+            let path = out.appendingPathComponent("teacher.safetensors").path
+            teachers.append(try groups.flatMap { try tensors(path, group: $0) })
+        }
+        XCTAssertEqual(teachers[0], teachers[1], "teacher state, sharded vs replicated")
+
+        let teacher = try Self.sharedTeacher()
+        let base = Self.distillArgs(teacher, steps: 40) + ["--grad-clip", "0.3", "--checkpoint-every", "20"]
+        let distillGroups = ["generator", "generator_ema", "generator_adam_m", "generator_adam_v", "student", "student_adam_m",
+                             "student_adam_v"]
+        var finals: [[Float]] = [], folders: [URL] = []
+        for flags in [[], ["--optimizer-sharding"]] {
+            let out = try MPIRun.tempDir("zero-d")
+            let r = try emd(ranks: 2, base + flags + ["--out", out.path])
+            XCTAssertEqual(r.status, 0, r.output)
+            try ranksIdentical(out)
+            let path = out.appendingPathComponent("generator.safetensors").path
+            finals.append(try distillGroups.flatMap { try tensors(path, group: $0) })
+            folders.append(out)
+        }
+        XCTAssertEqual(finals[0], finals[1], "distillation state, sharded vs replicated")
+        let replicatedGenerator = try tensors(folders[0].appendingPathComponent("generator.safetensors").path, group: "generator")
+        for (ranks, flags, exact) in [(2, [String](), true), (3, ["--optimizer-sharding"], false)] {
+            let out = try MPIRun.tempDir("zero-resume")
+            try FileManager.default.copyItem(at: folders[1].appendingPathComponent("ckpt-00000020.safetensors"),
+                                             to: out.appendingPathComponent("ckpt-00000020.safetensors"))
+            let r = try emd(ranks: ranks, base + flags + ["--out", out.path, "--resume"])
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertTrue(r.output.contains("at step 20"), r.output)
+            let g = try tensors(out.appendingPathComponent("generator.safetensors").path, group: "generator")
+            if exact { XCTAssertEqual(g, replicatedGenerator, "sharded checkpoint resumed replicated on 2 ranks") }
+            else { assertClose(replicatedGenerator, g, relative: 1e-4, "sharded checkpoint resumed sharded on 3 ranks") }
+        }
+    }
+
     /// `bench-distill --split-imbalance` on 2 ranks reports the wait at the barrier apart from
     /// the reduction; without the flag that wait stays inside the all-reduce time.
     func testBenchDistillSplitsImbalanceFromReduction() throws {
