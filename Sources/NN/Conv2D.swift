@@ -1,8 +1,12 @@
 import BLAS
 
 /// 2-D convolution on [batch, channels, height, width] tensors with a square kernel (1 or 3),
-/// "same" padding (kernel/2) and stride 1 or 2, computed per sample as im2col followed by one
-/// GEMM. Weights are [out, in, k, k].
+/// "same" padding (kernel/2) and stride 1 or 2. Weights are [out, in, k, k].
+///
+/// Computed over chunks of samples: the chunk's im2col matrices side by side ([in k k, chunk
+/// ho wo]) and one GEMM per chunk for the forward pass, the weight gradient and the input
+/// gradient, so that small feature maps (7 x 7 at a U-Net's lowest resolution) still give BLAS
+/// wide products. The chunk is as many samples as the scratch tensor holds (`makeCache`).
 public struct Conv2D: Sendable {
     public let inChannels: Int
     public let outChannels: Int
@@ -40,16 +44,56 @@ public struct Conv2D: Sendable {
     /// Multiply-adds per sample of one forward pass.
     public var macsPerSample: Int { outChannels * colRows * colCols }
 
-    /// Scratch for one sample's im2col matrix.
-    public func makeCache() -> Tensor { Tensor(shape: [colRows, colCols]) }
+    /// Scratch floats per sample of a chunk: its im2col columns and its output (or output
+    /// gradient) columns.
+    public var scratchPerSample: Int { (colRows + outChannels) * colCols }
 
-    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+    /// Default scratch budget in floats (256 KB): chunks of about this size keep the im2col
+    /// matrix and the output block in the L2 and L3 caches (docs/performance.md).
+    public static let defaultScratchFloats = 1 << 16
+
+    /// Scratch for one sample at a time (the per-sample convolution).
+    public func makeCache() -> Tensor { Tensor(shape: [scratchPerSample]) }
+
+    /// Scratch for chunks of up to `batch` samples within `budget` floats (at least one sample).
+    public func makeCache(batch: Int, budget: Int = Conv2D.defaultScratchFloats) -> Tensor {
+        Tensor(shape: [scratchFloats(batch: batch, budget: budget)])
+    }
+
+    /// Floats of scratch `makeCache(batch:budget:)` allocates; a network sharing one scratch
+    /// among its convolutions allocates the largest.
+    public func scratchFloats(batch: Int, budget: Int = Conv2D.defaultScratchFloats) -> Int {
+        scratchPerSample * max(1, min(batch, budget / scratchPerSample))
+    }
+
+    /// Samples per chunk that `scratch` holds.
+    @inline(__always) func chunk(_ scratch: Tensor, batch: Int) -> Int {
+        precondition(scratch.count >= scratchPerSample, "convolution scratch too small for one sample")
+        return max(1, min(batch, scratch.count / scratchPerSample))
+    }
+
+    /// The output columns [lo, hi) whose input column ox * stride + kx - pad lies inside the
+    /// image (the rest read the zero padding).
+    @inline(__always) func validColumns(_ kx: Int) -> (lo: Int, hi: Int) {
+        let pad = kernel / 2, wo = outWidth
+        let lo = max(0, (pad - kx + stride - 1) / stride)
+        let hi = min(wo, (width - 1 - kx + pad) / stride + 1)
+        return (lo, max(lo, hi))
+    }
+
+    /// Sample x's im2col columns into `col`, whose rows are `ld` floats apart.
+    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
         let pad = kernel / 2, ho = outHeight, wo = outWidth
+        if kernel == 1 && stride == 1 {
+            for c in 0..<inChannels { (col + c * ld).update(from: x + c * height * width, count: ho * wo) }
+            return
+        }
         for c in 0..<inChannels {
             let xc = x + c * height * width
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
-                    let row = col + ((c * kernel + ky) * kernel + kx) * ho * wo
+                    let row = col + ((c * kernel + ky) * kernel + kx) * ld
+                    let (lo, hi) = validColumns(kx)
                     for oy in 0..<ho {
                         let iy = oy * stride + ky - pad
                         let out = row + oy * wo
@@ -57,32 +101,40 @@ public struct Conv2D: Sendable {
                             out.update(repeating: 0, count: wo)
                             continue
                         }
-                        let xr = xc + iy * width
-                        for ox in 0..<wo {
-                            let ix = ox * stride + kx - pad
-                            out[ox] = (ix >= 0 && ix < width) ? xr[ix] : 0
+                        // Input column of output column ox: ox * stride + shift.
+                        let xr = xc + iy * width, shift = kx - pad
+                        if lo > 0 { out.update(repeating: 0, count: lo) }
+                        if stride == 1 {
+                            (out + lo).update(from: xr + (lo + shift), count: hi - lo)
+                        } else {
+                            for ox in lo..<hi { out[ox] = xr[ox * stride + shift] }
                         }
+                        if hi < wo { (out + hi).update(repeating: 0, count: wo - hi) }
                     }
                 }
             }
         }
     }
 
-    func col2imAdd(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+    /// Add the im2col columns in `col` (rows `ld` apart) back onto sample dx.
+    func col2imAdd(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
         let pad = kernel / 2, ho = outHeight, wo = outWidth
         for c in 0..<inChannels {
             let xc = dx + c * height * width
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
-                    let row = col + ((c * kernel + ky) * kernel + kx) * ho * wo
+                    let row = col + ((c * kernel + ky) * kernel + kx) * ld
+                    let (lo, hi) = validColumns(kx)
                     for oy in 0..<ho {
                         let iy = oy * stride + ky - pad
                         if iy < 0 || iy >= height { continue }
-                        let xr = xc + iy * width
                         let r = row + oy * wo
-                        for ox in 0..<wo {
-                            let ix = ox * stride + kx - pad
-                            if ix >= 0 && ix < width { xr[ix] += r[ox] }
+                        if stride == 1 {
+                            let xr = xc + iy * width + (lo + kx - pad), rr = r + lo
+                            for i in 0..<(hi - lo) { xr[i] += rr[i] }
+                        } else {
+                            let xr = xc + iy * width, shift = kx - pad
+                            for ox in lo..<hi { xr[ox * stride + shift] += r[ox] }
                         }
                     }
                 }
@@ -93,18 +145,29 @@ public struct Conv2D: Sendable {
     /// y[batch, out, ho, wo] = conv(x) + b.
     public func forward(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
                         col: Tensor) {
-        let hw = colCols
-        for b in 0..<batch {
-            let xb = x + b * inSize, yb = y + b * outSize
-            let src: UnsafePointer<Float>
-            if kernel == 1 && stride == 1 { src = xb } else { im2col(xb, col.data); src = UnsafePointer(col.data) }
-            BLAS.gemm(m: outChannels, n: hw, k: colRows, a: p.values + weight, lda: colRows, b: src, ldb: hw,
-                      c: yb, ldc: hw)
-            for o in 0..<outChannels {
-                let bv = p.values[bias + o]
-                let r = yb + o * hw
-                for i in 0..<hw { r[i] += bv }
+        let hw = colCols, chunk = chunk(col, batch: batch)
+        var b0 = 0
+        while b0 < batch {
+            let nb = min(chunk, batch - b0), ld = nb * hw
+            let cols = col.data, out = col.data + colRows * ld
+            for j in 0..<nb { im2col(x + (b0 + j) * inSize, cols + j * hw, ld: ld) }
+            // One sample: the output block is the sample's own [out, ho wo] slice.
+            let target = nb == 1 ? y + b0 * outSize : out
+            BLAS.gemm(m: outChannels, n: ld, k: colRows, a: p.values + weight, lda: colRows, b: cols, ldb: ld,
+                      c: target, ldc: ld)
+            for j in 0..<nb {
+                let yb = y + (b0 + j) * outSize
+                for o in 0..<outChannels {
+                    let bv = p.values[bias + o], r = yb + o * hw
+                    if nb == 1 {
+                        for i in 0..<hw { r[i] += bv }
+                    } else {
+                        let src = out + o * ld + j * hw
+                        for i in 0..<hw { r[i] = src[i] + bv }
+                    }
+                }
             }
+            b0 += nb
         }
     }
 
@@ -113,33 +176,50 @@ public struct Conv2D: Sendable {
     public func backward(_ p: Parameters, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
                          dx: UnsafeMutablePointer<Float>?, batch: Int, col: Tensor, paramGrads: Bool = true,
                          accumulateInput: Bool = false) {
-        let hw = colCols
-        let direct = kernel == 1 && stride == 1
-        for b in 0..<batch {
-            let xb = x + b * inSize, dyb = dy + b * outSize
+        let hw = colCols, chunk = chunk(col, batch: batch)
+        var b0 = 0
+        while b0 < batch {
+            let nb = min(chunk, batch - b0), ld = nb * hw
+            let cols = col.data, grads = col.data + colRows * ld
+            // The chunk's output gradients side by side, [out, nb ho wo] (one sample: in place).
+            let g: UnsafePointer<Float>
+            if nb == 1 {
+                g = dy + b0 * outSize
+            } else {
+                for j in 0..<nb {
+                    let dyb = dy + (b0 + j) * outSize
+                    for o in 0..<outChannels { (grads + o * ld + j * hw).update(from: dyb + o * hw, count: hw) }
+                }
+                g = UnsafePointer(grads)
+            }
             if paramGrads {
-                let src: UnsafePointer<Float>
-                if direct { src = xb } else { im2col(xb, col.data); src = UnsafePointer(col.data) }
-                BLAS.gemm(transB: true, m: outChannels, n: colRows, k: hw, a: dyb, lda: hw, b: src, ldb: hw,
+                for j in 0..<nb { im2col(x + (b0 + j) * inSize, cols + j * hw, ld: ld) }
+                BLAS.gemm(transB: true, m: outChannels, n: colRows, k: ld, a: g, lda: ld, b: cols, ldb: ld,
                           beta: 1, c: p.grads + weight, ldc: colRows)
                 for o in 0..<outChannels {
                     var s: Float = 0
-                    let r = dyb + o * hw
-                    for i in 0..<hw { s += r[i] }
+                    let r = g + o * ld
+                    for i in 0..<ld { s += r[i] }
                     p.grads[bias + o] += s
                 }
             }
-            guard let dx else { continue }
-            let dxb = dx + b * inSize
-            if direct {
-                BLAS.gemm(transA: true, m: colRows, n: hw, k: outChannels, a: p.values + weight, lda: colRows,
-                          b: dyb, ldb: hw, beta: accumulateInput ? 1 : 0, c: dxb, ldc: hw)
-            } else {
-                BLAS.gemm(transA: true, m: colRows, n: hw, k: outChannels, a: p.values + weight, lda: colRows,
-                          b: dyb, ldb: hw, c: col.data, ldc: hw)
-                if !accumulateInput { dxb.update(repeating: 0, count: inSize) }
-                col2imAdd(col.data, dxb)
+            if let dx {
+                BLAS.gemm(transA: true, m: colRows, n: ld, k: outChannels, a: p.values + weight, lda: colRows,
+                          b: g, ldb: ld, c: cols, ldc: ld)
+                for j in 0..<nb {
+                    let dxb = dx + (b0 + j) * inSize
+                    if !accumulateInput { dxb.update(repeating: 0, count: inSize) }
+                    if kernel == 1 && stride == 1 {
+                        for c in 0..<inChannels {
+                            let src = cols + c * ld + j * hw, dst = dxb + c * hw
+                            for i in 0..<hw { dst[i] += src[i] }
+                        }
+                    } else {
+                        col2imAdd(cols + j * hw, dxb, ld: ld)
+                    }
+                }
             }
+            b0 += nb
         }
     }
 }

@@ -105,18 +105,21 @@ public struct ResidualConvBlock: Sendable {
         let n1, a1, c1, n2, a2, g1, g2, embOut, dEmbOut: Tensor
         let norm1, norm2: NormCache
         let col: Tensor
-        init(_ blk: ResidualConvBlock, batch: Int) {
+        init(_ blk: ResidualConvBlock, batch: Int, budget: Int) {
             n1 = Tensor(shape: [batch, blk.inSize]); a1 = Tensor(shape: [batch, blk.inSize])
             c1 = Tensor(shape: [batch, blk.outSize]); n2 = Tensor(shape: [batch, blk.outSize])
             a2 = Tensor(shape: [batch, blk.outSize])
             g1 = Tensor(shape: [batch, max(blk.inSize, blk.outSize)]); g2 = Tensor(shape: [batch, max(blk.inSize, blk.outSize)])
             embOut = Tensor(shape: [batch, blk.outChannels]); dEmbOut = Tensor(shape: [batch, blk.outChannels])
             norm1 = blk.norm1.makeCache(batch: batch); norm2 = blk.norm2.makeCache(batch: batch)
-            col = Tensor(shape: [max(blk.inChannels, blk.outChannels) * 9 * blk.height * blk.width])
+            col = Tensor(shape: [([blk.conv1, blk.conv2] + (blk.skip.map { [$0] } ?? [])).map { $0.scratchFloats(batch: batch, budget: budget) }.max()!])
         }
     }
 
-    public func makeCache(batch: Int) -> Cache { Cache(self, batch: batch) }
+    /// Caches for `batch` samples; convolution chunks within `budget` floats of scratch.
+    public func makeCache(batch: Int, budget: Int = Conv2D.defaultScratchFloats) -> Cache {
+        Cache(self, batch: batch, budget: budget)
+    }
 
     public func forward(_ p: Parameters, _ x: UnsafePointer<Float>, emb: UnsafePointer<Float>?,
                         _ y: UnsafeMutablePointer<Float>, batch: Int, cache c: Cache) {

@@ -7,6 +7,9 @@ public struct UNetNetwork: ConditionalNetwork {
     public let channels: Int
     public let embeddingSize: Int
     public let layout: ParameterLayout
+    /// Scratch budget (floats) of each convolution's chunk of samples (`Conv2D`); the scratch
+    /// per convolution is at least one sample's, so 0 gives the per-sample convolution.
+    public var convScratchFloats = Conv2D.defaultScratchFloats
     public var inputSize: Int { side * side }
     public var outputSize: Int { side * side }
 
@@ -75,10 +78,11 @@ public struct UNetNetwork: ConditionalNetwork {
             h3 = t(2 * c * a3); u2 = t(2 * c * a2); cat2 = t(4 * c * a2); h4 = t(2 * c * a2)
             u1 = t(2 * c * a1); cat1 = t(3 * c * a1); h5 = t(c * a1); n5 = t(c * a1); a5 = t(c * a1)
             g0 = t(3 * c * a1); g1 = t(3 * c * a1); gBig = t(3 * c * a1); gSkip2 = t(2 * c * a2); gSkip1 = t(c * a1)
-            col = Tensor(shape: [3 * c * 9 * a1])
-            cDown1 = u.down1.makeCache(batch: batch); cDown2 = u.down2.makeCache(batch: batch)
-            cMid = u.mid.makeCache(batch: batch); cDec2 = u.dec2.makeCache(batch: batch)
-            cDec1 = u.dec1.makeCache(batch: batch)
+            let budget = u.convScratchFloats
+            col = Tensor(shape: [[u.stem, u.pool1, u.pool2, u.outConv].map { $0.scratchFloats(batch: batch, budget: budget) }.max()!])
+            cDown1 = u.down1.makeCache(batch: batch, budget: budget); cDown2 = u.down2.makeCache(batch: batch, budget: budget)
+            cMid = u.mid.makeCache(batch: batch, budget: budget); cDec2 = u.dec2.makeCache(batch: batch, budget: budget)
+            cDec1 = u.dec1.makeCache(batch: batch, budget: budget)
             outNormCache = u.outNorm.makeCache(batch: batch)
         }
     }

@@ -23,6 +23,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Batch size of the MLP measurement.")
     var batch: Int = 256
 
+    @Option(help: "U-Net measurement: base channels, image side, batch (the U-Net teacher of the images pipeline).")
+    var unet = "32,28,64"
+
+    @Option(help: "Convolution scratch budgets (floats, comma-separated) to time the U-Net with; the first is reported as unet_utilization. 0: one sample per GEMM (per-sample convolution).")
+    var convScratch = "\(Conv2D.defaultScratchFloats),0"
+
     @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
     var blasThreads: Int?
 
@@ -64,6 +70,27 @@ struct Bench: ParsableCommand {
         log.log(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024) timed alongside (%.2f GFLOP/s); same GEMMs alone %.2f GFLOP/s",
                         batch, mlp["gflops"] as! Double, 1000 * (mlp["seconds_per_step"] as! Double), util, peak,
                         mlp["gemm_only_gflops"] as! Double))
+        let u = unet.split(separator: ",").compactMap { Int($0) }
+        guard u.count == 3, (1...512).contains(u[0]), (4...256).contains(u[1]), u[1] % 4 == 0, (1...4096).contains(u[2]) else {
+            throw ValidationError("--unet needs CHANNELS,SIDE,BATCH (channels 1...512, side 4...256 divisible by 4, batch 1...4096), got \(unet)")
+        }
+        let budgets = convScratch.split(separator: ",").compactMap { Int($0) }
+        guard !budgets.isEmpty, budgets.allSatisfy({ (0...(1 << 28)).contains($0) }) else {
+            throw ValidationError("--conv-scratch needs comma-separated float counts in 0...2^28, got \(convScratch)")
+        }
+        var unetRows: [[String: Any]] = []
+        for budget in budgets {
+            var row = measureUNet(channels: u[0], side: u[1], batch: u[2], budget: budget)
+            let gflops = row["gflops"] as! Double, alongside = row["sgemm_1024_interleaved_gflops"] as! Double
+            row["utilization"] = gflops / alongside
+            if let ofPeak = machine.ofPeak(gflops) { row["utilization_of_peak"] = ofPeak }
+            unetRows.append(row)
+            log.log(String(format: "U-Net c=%d %dx%d fwd+bwd, batch %d, conv scratch %d floats: %.1f samples/s, %.2f GFLOP/s, utilization %.3f of sgemm(1024) timed alongside (%.2f)%@",
+                           u[0], u[1], u[1], u[2], budget, row["samples_per_s"] as! Double, gflops, gflops / alongside, alongside,
+                           machine.ofPeak(gflops).map { String(format: ", %.3f of the core's peak", $0) } ?? ""))
+        }
+        result["unet"] = unetRows
+        result["unet_utilization"] = unetRows[0]["utilization"]
         let rng = measureNormals()
         result["normals"] = rng
         log.log(String(format: "normal draws (Philox + Box-Muller): %.1f M/s; scalar libm reference %.1f M/s (%.2fx)",
@@ -184,6 +211,43 @@ struct Bench: ParsableCommand {
         return ["batch": batch, "flops_per_step": flops, "seconds_per_step": step, "sgemm_1024_interleaved_gflops": interleaved,
                 "gflops": Double(flops) / step / 1e9, "gemm_only_seconds": gemmOnly,
                 "gemm_only_gflops": Double(flops) / gemmOnly / 1e9]
+    }
+
+    /// Forward + backward (parameter and input gradients) of the U-Net, with one sgemm(1024)
+    /// timed after each step under the same load. FLOPs: 3 x the forward's matrix FLOPs (the
+    /// forward, the weight gradient and the input gradient of every layer; the stem's input
+    /// gradient, which the network skips, is under 0.1% of it).
+    func measureUNet(channels: Int, side: Int, batch: Int, budget: Int) -> [String: Any] {
+        var net = UNetNetwork(side: side, channels: channels, embedding: 64)
+        net.convScratchFloats = budget
+        let p = Parameters(layout: net.layout)
+        p.initialize(seed: 1)
+        let ws = net.makeWorkspace(batch: batch)
+        let d = side * side
+        let x = Tensor(shape: [batch, d]), y = Tensor(shape: [batch, d]), c = Tensor(shape: [batch])
+        for i in 0..<(batch * d) { x.data[i] = Float(i % 17) / 17 - 0.5 }
+        let n = 1024
+        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), cc = Tensor(shape: [n, n])
+        a.fill(0.5); b.fill(0.25)
+        func step() {
+            net.forward(p, x: x.data, c: c.data, out: y.data, batch: batch, workspace: ws)
+            net.backward(p, dOut: y.data, dx: nil, batch: batch, workspace: ws, paramGrads: true)
+        }
+        step()
+        var stepTimes: [Double] = [], gemmTimes: [Double] = []
+        for _ in 0..<max(repeats, 3) {
+            var t0 = MPI.wallTime()
+            step()
+            stepTimes.append(MPI.wallTime() - t0)
+            t0 = MPI.wallTime()
+            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: cc.data, ldc: n)
+            gemmTimes.append(MPI.wallTime() - t0)
+        }
+        let t = median(stepTimes)
+        let flops = 3 * 2 * Double(net.macsPerSample) * Double(batch)
+        return ["channels": channels, "side": side, "batch": batch, "conv_scratch_floats": budget, "seconds_per_step": t,
+                "samples_per_s": Double(batch) / t, "gflops": flops / t / 1e9,
+                "sgemm_1024_interleaved_gflops": 2 * Double(n * n * n) / median(gemmTimes) / 1e9]
     }
 
     func allreduce(_ comm: Communicator, megabytes: Int) throws -> [String: Any] {

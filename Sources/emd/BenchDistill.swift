@@ -22,6 +22,8 @@ struct BenchDistill: ParsableCommand {
     @Option(help: "Which networks: mixture,image") var networks = "mixture,image"
     @Option(help: "Gradient all-reduce modes to time (comma-separated: separate, overlap, fused).")
     var allreduce = "separate"
+    @Option(help: "Optimiser state to time (comma-separated: replicated, sharded); sharded needs --allreduce separate.")
+    var optimizer = "replicated"
     @Flag(help: "Time a barrier before each blocking all-reduce, reporting the wait for the slowest rank (imbalance) apart from the reduction itself.")
     var splitImbalance = false
 
@@ -80,8 +82,16 @@ struct BenchDistill: ParsableCommand {
                       }
                       return mode
                   }) {
+                  for sharding in try optimizer.split(separator: ",").map({ o -> Bool in
+                      switch o {
+                      case "replicated": return false
+                      case "sharded": return true
+                      default: throw ValidationError("--optimizer: unknown '\(o)' (replicated, sharded)")
+                      }
+                  }) {
                     var cfg = DistillConfig()
                     cfg.allreduce = mode
+                    cfg.optimizerSharding = sharding
                     cfg.batch = batch
                     cfg.langevinSteps = k
                     cfg.method = k == 1 ? .baseline : .emd
@@ -113,7 +123,8 @@ struct BenchDistill: ParsableCommand {
                     let flops = Double(k) * (2 * f + teacherF + (zMoves ? f : 0)) + (zMoves ? f : 0) + 2 * f
                         + Double(cfg.studentSteps) * 4 * f
                     var row: [String: Any] = ["network": which, "dimension": dim, "K": k, "ranks": comm.size,
-                                              "batch": batch, "seconds_per_step": wall, "allreduce": mode.rawValue]
+                                              "batch": batch, "seconds_per_step": wall, "allreduce": mode.rawValue,
+                                              "optimizer": sharding ? "sharded" : "replicated"]
                     row["breakdown_ms"] = d.times.dictionary.mapValues { 1000 * $0 / Double(steps) }
                     row["allreduce_share"] = d.times.allreduce / d.times.total
                     if splitImbalance { row["imbalance_share"] = d.times.imbalance / d.times.total }
@@ -126,10 +137,12 @@ struct BenchDistill: ParsableCommand {
                     rows.append(row)
                     let parts = d.times.dictionary.sorted { $0.key < $1.key }
                         .map { String(format: "%@ %.1f", $0.key, 1000 * $0.value / Double(steps)) }.joined(separator: ", ")
-                    log.log(String(format: "%@ K=%d ranks=%d allreduce=%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode.rawValue, 1000 * wall,
+                    log.log(String(format: "%@ K=%d ranks=%d allreduce=%@%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode.rawValue,
+                                   sharding ? " optimizer=sharded" : "", 1000 * wall,
                                    which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f), %.2f of the core's peak",
                                                             flops / wall / 1e9, flops / wall / 1e9 / sgemmNow, sgemmNow,
                                                             machine.ofPeak(flops / wall / 1e9) ?? .nan) : "", parts))
+                  }
                   }
                 }
                 if which == "image" && comm.isRoot {

@@ -62,13 +62,13 @@ final class LayerGradientTests: XCTestCase {
                           gn.backward(p, x: x, dy: dy, dx: &dx, batch: batch, cache: cache); return dx })
     }
 
-    func checkConv(kernel: Int, stride: Int, file: StaticString = #filePath, line: UInt = #line) {
+    /// `chunk`: samples per GEMM (1: the per-sample convolution).
+    func checkConv(kernel: Int, stride: Int, batch: Int = 2, chunk: Int = 1, file: StaticString = #filePath, line: UInt = #line) {
         var l = ParameterLayout()
         let conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: kernel, stride: stride, height: 6, width: 5)
         let p = randomParameters(l)
-        let batch = 2
-        let col = conv.makeCache()
-        checker.check(name: "Conv2D k\(kernel) s\(stride)", p: p, input: randomArray(batch * conv.inSize, seed: 5),
+        let col = conv.makeCache(batch: chunk, budget: chunk * conv.scratchPerSample)
+        checker.check(name: "Conv2D k\(kernel) s\(stride) chunk \(chunk)", p: p, input: randomArray(batch * conv.inSize, seed: 5),
                       outputCount: batch * conv.outSize,
                       forward: { x in var y = [Float](repeating: 0, count: batch * conv.outSize)
                           conv.forward(p, x, &y, batch: batch, col: col); return y },
@@ -80,6 +80,42 @@ final class LayerGradientTests: XCTestCase {
     func testConv3x3Stride1() { checkConv(kernel: 3, stride: 1) }
     func testConv3x3Stride2() { checkConv(kernel: 3, stride: 2) }
     func testConv1x1() { checkConv(kernel: 1, stride: 1) }
+    /// Batched: three samples in chunks of two (one full chunk, one partial).
+    func testBatchedConvGradients() {
+        for (k, s) in [(3, 1), (3, 2), (1, 1)] { checkConv(kernel: k, stride: s, batch: 3, chunk: 2) }
+    }
+
+    /// The batched convolution (chunks of 1, 2, 3 and 5 samples) against the per-sample one:
+    /// outputs, input gradients and parameter gradients agree to rounding, with and without
+    /// accumulation into dx.
+    func testBatchedConvMatchesPerSample() {
+        for (k, s) in [(3, 1), (3, 2), (1, 1)] {
+            var l = ParameterLayout()
+            let conv = Conv2D(&l, "conv", in: 3, out: 4, kernel: k, stride: s, height: 7, width: 7)
+            let p = randomParameters(l)
+            let batch = 5
+            let x = randomArray(batch * conv.inSize, seed: 11), dy = randomArray(batch * conv.outSize, seed: 12)
+            func run(chunk: Int) -> ([Float], [Float], [Float]) {
+                let col = conv.makeCache(batch: chunk, budget: chunk * conv.scratchPerSample)
+                var y = [Float](repeating: 0, count: batch * conv.outSize)
+                var dx = [Float](repeating: 1, count: batch * conv.inSize)
+                p.zeroGrads()
+                conv.forward(p, x, &y, batch: batch, col: col)
+                conv.backward(p, x: x, dy: dy, dx: &dx, batch: batch, col: col, accumulateInput: true)
+                return (y, dx, Array(p.gradBuffer))
+            }
+            let reference = run(chunk: 1)
+            for chunk in [2, 3, 5] {
+                let r = run(chunk: chunk)
+                for (a, b, what) in [(r.0, reference.0, "y"), (r.1, reference.1, "dx"), (r.2, reference.2, "grads")] {
+                    XCTAssertEqual(a.count, b.count)
+                    for i in 0..<a.count {
+                        XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * max(1, abs(b[i])), "k\(k) s\(s) chunk \(chunk) \(what)[\(i)]")
+                    }
+                }
+            }
+        }
+    }
 
     /// A 3x3 convolution against a direct nested-loop convolution.
     func testConvMatchesDirectConvolution() {
