@@ -6,6 +6,7 @@ import SwiftMPI
 import BLAS
 import NN
 import CounterRNG
+import Diffusion
 
 /// `emd bench`: the machine (CPU, vector extensions, BLAS kernel, the core's peak FLOP rate),
 /// raw sgemm speed, the MLP's forward+backward throughput relative to sgemm and to the peak,
@@ -97,12 +98,18 @@ struct Bench: ParsableCommand {
                         rng["simd_per_second"]! / 1e6, rng["scalar_per_second"]! / 1e6, rng["simd_per_second"]! / rng["scalar_per_second"]!))
         if comm.size > 1 {
             var rows: [[String: Any]] = []
-            for mb in [1, 4, 16] {
-                let r = try allreduce(comm, megabytes: mb)
+            // From one float (the latency, alpha) to 16 MB (the bandwidth).
+            for bytes in [4, 4096, 65536, 1 << 20, 4 << 20, 16 << 20] {
+                let r = try allreduce(comm, bytes: bytes)
                 rows.append(r)
-                log.log(String(format: "allreduce %2d MB over %d ranks: %8.3f ms, %7.2f GB/s algorithm bandwidth",
-                                mb, comm.size, 1000 * (r["seconds"] as! Double), r["algbw_gbps"] as! Double))
+                log.log(String(format: "allreduce %8d bytes over %d ranks: %8.3f ms, %7.3f GB/s algorithm bandwidth",
+                                bytes, comm.size, 1000 * (r["seconds"] as! Double), r["algbw_gbps"] as! Double))
             }
+            let fit = LinkModel.fitRingAllreduce(ranks: comm.size, samples: rows.map {
+                (Double($0["bytes"] as! Int), $0["seconds"] as! Double) })
+            result["allreduce_fit"] = ["alpha_us": fit.alpha * 1e6, "bandwidth_gbps": fit.bandwidth / 1e9]
+            log.log(String(format: "alpha-beta fit of a %d-rank ring (docs/scaling.md): alpha %.2f us per message, %.2f GB/s per link",
+                           comm.size, fit.alpha * 1e6, fit.bandwidth / 1e9))
             result["allreduce"] = rows
         }
         if comm.isRoot, let json {
@@ -250,13 +257,13 @@ struct Bench: ParsableCommand {
                 "sgemm_1024_interleaved_gflops": 2 * Double(n * n * n) / median(gemmTimes) / 1e9]
     }
 
-    func allreduce(_ comm: Communicator, megabytes: Int) throws -> [String: Any] {
-        let count = megabytes * 1_048_576 / 4
+    func allreduce(_ comm: Communicator, bytes: Int) throws -> [String: Any] {
+        let count = bytes / 4
         let buf = Tensor(shape: [count])
         buf.fill(1)
         try comm.barrier()
         var ts: [Double] = []
-        for i in 0...repeats {
+        for i in 0...(bytes < 65536 ? 20 * repeats : repeats) {
             try comm.barrier()
             let t0 = MPI.wallTime()
             try comm.allreduce(buf.data, count: count, op: .sum)
@@ -265,8 +272,8 @@ struct Bench: ParsableCommand {
         }
         // Every rank's median, then the slowest rank's.
         let t = try comm.allreduce(median(ts), op: .max)
-        let bytes = Double(count * 4)
-        return ["megabytes": megabytes, "seconds": t, "algbw_gbps": bytes / t / 1e9,
-                "busbw_gbps": bytes / t / 1e9 * 2 * Double(comm.size - 1) / Double(comm.size)]
+        let size = Double(count * 4)
+        return ["bytes": count * 4, "megabytes": size / 1_048_576, "seconds": t, "algbw_gbps": size / t / 1e9,
+                "busbw_gbps": size / t / 1e9 * 2 * Double(comm.size - 1) / Double(comm.size)]
     }
 }

@@ -19,7 +19,7 @@ struct BenchDistill: ParsableCommand {
     @Option(help: "Timed steps per configuration (after 2 warm-up steps; medians reported).") var steps = 9
     @Option(help: "Global batch.") var batch = 256
     @Option(help: "Langevin step counts to time (comma-separated).") var ks = "1,8"
-    @Option(help: "Which networks: mixture,image") var networks = "mixture,image"
+    @Option(help: "Which networks (comma-separated): mixture (2-D MLP), image (784-d MLP), unet (28x28 U-Net, 32 channels).") var networks = "mixture,image"
     @Option(help: "Gradient all-reduce modes to time (comma-separated: separate, overlap, fused).")
     var allreduce = "separate"
     @Option(help: "Optimiser state to time (comma-separated: replicated, sharded); sharded needs --allreduce separate.")
@@ -64,14 +64,17 @@ struct BenchDistill: ParsableCommand {
                     teacher = ExactMixtureDenoiser(m)
                     edm = EDMConfig(sigmaData: m.dataStd)
                     dim = 2
-                } else {
-                    netConfig = NetworkConfig(kind: .mlp, dimension: 784, hidden: 1024, depth: 3, embedding: 64)
+                } else if which == "image" || which == "unet" {
+                    netConfig = which == "image" ? NetworkConfig(kind: .mlp, dimension: 784, hidden: 1024, depth: 3, embedding: 64)
+                        : NetworkConfig(kind: .unet, dimension: 784, embedding: 64)
                     net = try netConfig.build()
                     edm = EDMConfig(sigmaData: 0.7)
                     let tp = Parameters(layout: net.layout)
                     tp.initialize(seed: 99)
                     teacher = NetworkDenoiser(network: net, edm: edm, parameters: tp, maxBatch: localBatch)
                     dim = 784
+                } else {
+                    throw ValidationError("--networks: unknown '\(which)' (mixture, image, unet)")
                 }
                 let initial = Parameters(layout: net.layout)
                 initial.initialize(seed: 1)
@@ -129,7 +132,7 @@ struct BenchDistill: ParsableCommand {
                     row["allreduce_share"] = d.times.allreduce / d.times.total
                     if splitImbalance { row["imbalance_share"] = d.times.imbalance / d.times.total }
                     row["sgemm_1024_alongside_gflops"] = sgemmNow
-                    if which == "image" {
+                    if which != "mixture" {
                         row["gflops"] = flops / wall / 1e9
                         row["utilization"] = flops / wall / 1e9 / sgemmNow
                         if let ofPeak = machine.ofPeak(flops / wall / 1e9) { row["utilization_of_peak"] = ofPeak }
@@ -139,7 +142,7 @@ struct BenchDistill: ParsableCommand {
                         .map { String(format: "%@ %.1f", $0.key, 1000 * $0.value / Double(steps)) }.joined(separator: ", ")
                     log.log(String(format: "%@ K=%d ranks=%d allreduce=%@%@: %.1f ms/step (median)%@ [%@ ms]", which, k, comm.size, mode.rawValue,
                                    sharding ? " optimizer=sharded" : "", 1000 * wall,
-                                   which == "image" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f), %.2f of the core's peak",
+                                   which != "mixture" ? String(format: ", %.1f GFLOP/s = %.2f of sgemm(1024) timed alongside (%.1f), %.2f of the core's peak",
                                                             flops / wall / 1e9, flops / wall / 1e9 / sgemmNow, sgemmNow,
                                                             machine.ofPeak(flops / wall / 1e9) ?? .nan) : "", parts))
                   }

@@ -9,7 +9,8 @@ struct MachineSummary {
     let cpuFMABits: Int
     let blasCore: String
     let blasKernelBits: Int?
-    /// Single-precision peak of one core at `cpuFMABits`, GFLOP/s (nil without FMA).
+    /// Single-precision peak of one core at `cpuFMABits`, GFLOP/s (nil without FMA); the FMA
+    /// loop runs on the calling thread, so this is one core's whatever the BLAS thread count.
     let peakGFLOPs: Double?
     let warning: String?
 
@@ -39,6 +40,7 @@ struct MachineSummary {
         return out
     }
 
-    /// `gflops` as a fraction of the core's peak (nil without a peak).
-    func ofPeak(_ gflops: Double) -> Double? { peakGFLOPs.map { gflops / $0 } }
+    /// `gflops` (one rank's rate) as a fraction of the peak of the cores it runs on: one core
+    /// per BLAS thread (nil without a peak).
+    func ofPeak(_ gflops: Double) -> Double? { peakGFLOPs.map { gflops / ($0 * Double(max(1, BLAS.threads))) } }
 }

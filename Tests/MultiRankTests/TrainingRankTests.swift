@@ -149,6 +149,23 @@ final class TrainingRankTests: XCTestCase {
         }
     }
 
+    /// Sixteen ranks (oversubscribed on any machine of this suite), optimiser sharded: every
+    /// rank ends identical and the result is the 1-rank one up to summation order.
+    func testSixteenRanksShardedMatchOneRank() throws {
+        let teacher = try Self.sharedTeacher()
+        let base = Self.distillArgs(teacher, steps: 20)
+        let one = try MPIRun.tempDir("r1"), sixteen = try MPIRun.tempDir("r16")
+        let r1 = try emd(ranks: 1, base + ["--out", one.path])
+        XCTAssertEqual(r1.status, 0, r1.output)
+        let r16 = try emd(ranks: 16, base + ["--optimizer-sharding", "--out", sixteen.path])
+        XCTAssertEqual(r16.status, 0, r16.output)
+        try ranksIdentical(sixteen)
+        let a = try tensors(one.appendingPathComponent("generator.safetensors").path, group: "generator")
+        let b = try tensors(sixteen.appendingPathComponent("generator.safetensors").path, group: "generator")
+        assertClose(a, b, relative: 1e-4, "16 ranks sharded vs 1 rank")
+        XCTAssertNotEqual(a, b, "16 ranks sum in another order; identical results would mean they did not run")
+    }
+
     /// `bench-distill --split-imbalance` on 2 ranks reports the wait at the barrier apart from
     /// the reduction; without the flag that wait stays inside the all-reduce time.
     func testBenchDistillSplitsImbalanceFromReduction() throws {
