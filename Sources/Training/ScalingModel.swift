@@ -85,8 +85,8 @@ public struct ScalingPoint: Sendable {
     public var communication: Double
     public var optimizer: Double
     public var step: Double { compute + communication + optimizer }
-    /// Weak scaling: one rank's step time over this step time (same work per rank). Strong
-    /// scaling: the 1-node step time over nodes x this step time.
+    /// Against one node of the same model: weak scaling, the 1-node step time over this one
+    /// (the same work per rank); strong scaling, the 1-node step time over nodes x this one.
     public var efficiency: Double
 }
 
@@ -128,10 +128,10 @@ public struct ScalingModel: Sendable {
     public func weak(nodes: Int, perRank: Int) -> ScalingPoint {
         let ranks = nodes * ranksPerNode
         let compute = Double(perRank) * workload.computePerSample
-        let single = compute + workload.optimizerSeconds
         var p = ScalingPoint(nodes: nodes, ranks: ranks, compute: compute, communication: communication(nodes: nodes),
                              optimizer: optimizer(ranks: ranks), efficiency: 0)
-        p.efficiency = single / p.step
+        let oneNode = compute + communication(nodes: 1) + optimizer(ranks: ranksPerNode)
+        p.efficiency = oneNode / p.step
         return p
     }
 

@@ -17,7 +17,7 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Inter-node latency per message, microseconds (not measurable on one VM; docs/scaling.md).")
     var interAlphaUs = 5.0
     @Option(help: "Intra-node (shared memory) latency per message, microseconds (measured: emd bench on 2 ranks).")
-    var intraAlphaUs = 0.5
+    var intraAlphaUs = 0.39
     @Option(help: "Intra-node bandwidth per link, GB/s (measured: emd bench on 2 ranks).") var intraGBytes = 6.0
     @Option(help: "Weak scaling: samples per rank per step.") var perRank = 128
     @Option(help: "Strong scaling: global batch.") var globalBatch = 4096

@@ -39,7 +39,8 @@ final class ScalingModelTests: XCTestCase {
         XCTAssertEqual(many.compute, one.compute)
         XCTAssertGreaterThan(many.communication, one.communication)
         XCTAssertLessThan(many.efficiency, one.efficiency)
-        XCTAssertEqual(one.efficiency, 0.11 / one.step, accuracy: 1e-12)
+        XCTAssertEqual(one.efficiency, 1, accuracy: 1e-12)
+        XCTAssertEqual(many.efficiency, one.step / many.step, accuracy: 1e-12)
         var s = m
         s.sharded = true
         XCTAssertEqual(s.weak(nodes: 64, perRank: 100).optimizer, 0.01 / 128, accuracy: 1e-15)
