@@ -11,6 +11,15 @@ public protocol TrainingData: AnyObject {
     var dataStd: Float { get }
     /// Write the sample for (step, position in the global batch of size `batch`) into `out`.
     func fill(step: Int, position: Int, batch: Int, seed: UInt64, into out: UnsafeMutablePointer<Float>)
+    /// Number of class labels (0: unlabelled data).
+    var classes: Int { get }
+    /// The class label of the sample `fill` writes for the same arguments (labelled data only).
+    func label(step: Int, position: Int, batch: Int, seed: UInt64) -> Int
+}
+
+extension TrainingData {
+    public var classes: Int { 0 }
+    public func label(step: Int, position: Int, batch: Int, seed: UInt64) -> Int { 0 }
 }
 
 /// Endless samples from a Gaussian mixture.
@@ -34,6 +43,8 @@ public final class ArrayDataset: TrainingData {
     public let imageSide: Int?
     public let values: [Float]
     public let labels: [Int]?
+    /// One more than the largest label (0 without labels).
+    public let classes: Int
     public let dataStd: Float
     private var cachedEpoch = -1
     private var cachedPermutation: [Int] = []
@@ -52,6 +63,7 @@ public final class ArrayDataset: TrainingData {
         self.dimension = dimension
         self.values = values
         self.labels = labels
+        classes = labels.map { ($0.max() ?? -1) + 1 } ?? 0
         self.imageSide = imageSide
         var mean = 0.0, sq = 0.0
         for v in values { mean += Double(v); sq += Double(v) * Double(v) }
@@ -88,6 +100,11 @@ public final class ArrayDataset: TrainingData {
             throw ConfigError("dataset \(name): the data standard deviation sigma_data is \(dataStd) (values from \(lo) " +
                               "to \(hi)); it must be finite and positive")
         }
+    }
+
+
+    public func label(step: Int, position: Int, batch: Int, seed: UInt64) -> Int {
+        labels?[index(step: step, position: position, batch: batch, seed: seed)] ?? 0
     }
 
     public func fill(step: Int, position: Int, batch: Int, seed: UInt64, into out: UnsafeMutablePointer<Float>) {

@@ -10,6 +10,8 @@ extension Purpose {
     public static let shuffle = Purpose(kind: 4)
     /// A sample of the data distribution (a mixture's component and point).
     public static let dataSample = Purpose(kind: 5)
+    /// Whether a training sample's class label is dropped ("no class", for guidance).
+    public static let labelDropout = Purpose(kind: 6)
     /// The initial noise of a teacher sampler.
     public static let sampling = Purpose(kind: 20)
 }

@@ -57,4 +57,16 @@ public protocol Denoiser: AnyObject {
     var dimension: Int { get }
     /// out[b] = D(x[b]; sigma[b]) for b < batch.
     func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int)
+    /// out[b] = D(x[b]; sigma[b], labels[b]): class-conditional denoisers read the labels (nil:
+    /// "no class"); others ignore them.
+    func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
+                 out: UnsafeMutablePointer<Float>, batch: Int)
+}
+
+extension Denoiser {
+    /// Not class-conditional: the labels are ignored.
+    public func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
+                        out: UnsafeMutablePointer<Float>, batch: Int) {
+        denoise(x, sigma: sigma, out: out, batch: batch)
+    }
 }

@@ -10,6 +10,9 @@ public final class NetworkDenoiser: Denoiser {
     public let edm: EDMConfig
     public let parameters: Parameters
     public let maxBatch: Int
+    /// Class labels for the next `denoise`, one per sample (nil: "no class"), read only by a
+    /// class-conditional network. The caller keeps the memory valid while it is set.
+    public var labels: UnsafePointer<Int32>?
     let workspace: AnyObject
     let scaled: Tensor
     let noise: Tensor
@@ -45,11 +48,21 @@ public final class NetworkDenoiser: Denoiser {
             let ci = edm.cIn(s)
             for j in 0..<d { scaled[b * d + j] = ci * x[b * d + j] }
         }
-        network.forward(parameters, x: scaled.data, c: noise.data, out: f.data, batch: batch, workspace: workspace)
+        network.forward(parameters, x: scaled.data, c: noise.data, labels: labels, out: f.data, batch: batch,
+                        workspace: workspace)
         for b in 0..<batch {
             let s = sigma[b], cs = edm.cSkip(s), co = edm.cOut(s)
             for j in 0..<d { out[b * d + j] = cs * x[b * d + j] + co * f[b * d + j] }
         }
+    }
+
+    /// `denoise` with these labels (nil: "no class") for this call only.
+    public func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
+                        out: UnsafeMutablePointer<Float>, batch: Int) {
+        let saved = self.labels
+        self.labels = labels
+        denoise(x, sigma: sigma, out: out, batch: batch)
+        self.labels = saved
     }
 
     /// Backward of the last `denoise`: given dL/dD, accumulates parameter gradients (when

@@ -20,6 +20,9 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
     /// Global gradient-norm clip (0: off).
     public var gradClip: Float = 1
     public var emaDecay: Float = 0.999
+    /// Class-conditional networks: the probability that a training sample's label is replaced
+    /// by "no class", so that one network learns both branches of classifier-free guidance.
+    public var labelDropout: Float = 0.1
     /// Shard Adam's moments and the EMA over the ranks (ZeRO stage 1): gradients
     /// reduce-scattered, parameters all-gathered. Same results; checkpoints are identical.
     public var optimizerSharding = false
@@ -43,6 +46,9 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
         try ResourceLimits.check("weightDecay", weightDecay, in: 0...1)
         guard gradClip >= 0 else { throw ConfigError("gradClip must be >= 0 (0: off), got \(gradClip)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
+        guard labelDropout.isFinite, labelDropout >= 0, labelDropout <= 1 else {
+            throw ConfigError("labelDropout must be in [0, 1], got \(labelDropout)")
+        }
         try ResourceLimits.check("logEvery", logEvery, in: 1...1_000_000_000)
         try ResourceLimits.check("checkpointEvery", checkpointEvery, in: 1...1_000_000_000)
         try ResourceLimits.check("keepCheckpoints", keepCheckpoints, in: 1...1_000_000)
@@ -59,5 +65,7 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
 
 extension TeacherConfig {
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
-    public static let resumableKeys: Set<String> = ["steps", "logEvery", "checkpointEvery", "keepCheckpoints", "optimizerSharding"]
+    public static let resumableKeys: Set<String> = ["steps", "logEvery", "checkpointEvery", "keepCheckpoints", "optimizerSharding",
+                                                   // Checked by the network comparison (older checkpoints lack it).
+                                                   "network.classes"]
 }

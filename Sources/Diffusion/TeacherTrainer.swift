@@ -27,6 +27,8 @@ public final class TeacherTrainer: Trainable {
     let shard: Shard
     let loss: DenoisingScoreMatching
     let x0, noise, sigma: Tensor
+    /// This shard's class labels ("no class" where dropped), for a class-conditional network.
+    let labels: UnsafeMutablePointer<Int32>
     let agreed = StepAgreement()
     var lastLoss = 0.0, lastNorm: Float = 0
 
@@ -61,7 +63,20 @@ public final class TeacherTrainer: Trainable {
         denoiser = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: n)
         loss = DenoisingScoreMatching(edm: edm, dimension: d, capacity: n)
         x0 = Tensor(shape: [n, d]); noise = Tensor(shape: [n, d]); sigma = Tensor(shape: [n])
+        labels = .allocate(capacity: n)
+        labels.initialize(repeating: 0, count: n)
+        if network.classes > 0 {
+            guard data.classes > 0 else {
+                throw ConfigError("a class-conditional network (classes \(network.classes)) needs labelled data (idx:IMAGES,LABELS or fashion-mnist)")
+            }
+            guard data.classes <= network.classes else {
+                throw ConfigError("the data has \(data.classes) classes, the network \(network.classes)")
+            }
+            denoiser.labels = UnsafePointer(labels)
+        }
     }
+
+    deinit { labels.deallocate() }
 
     public var samplesPerStep: Int { config.batch }
 
@@ -73,6 +88,10 @@ public final class TeacherTrainer: Trainable {
             data.fill(step: step, position: gi, batch: config.batch, seed: seed, into: x0.data + b * d)
             sigma[b] = edm.trainingSigma(normal: Draws.normal(DrawKey(seed: seed, step: step, purpose: .dataSigma, index: gi)))
             Draws.normal(DrawKey(seed: seed, step: step, purpose: .dataNoise, index: gi), into: noise.data + b * d, count: d)
+            if network.classes > 0 {
+                let dropped = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .labelDropout, index: gi)) < config.labelDropout
+                labels[b] = Int32(dropped ? network.classes : data.label(step: step, position: gi, batch: config.batch, seed: seed))
+            }
         }
         loss.prepare(clean: x0.data, sigma: sigma.data, noise: noise.data, count: shard.count)
         return loss.lossAndGradient(denoiser, clean: x0.data, sigma: sigma.data, count: shard.count, globalBatch: config.batch)

@@ -11,13 +11,26 @@ public protocol ConditionalNetwork: Sendable {
     var macsPerSample: Int { get }
     /// Activation storage for batches of up to `batch` samples.
     func makeWorkspace(batch: Int) -> AnyObject
-    /// out = F(x; c). Keeps what the backward pass needs in `workspace`.
-    func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                 batch: Int, workspace: AnyObject)
+    /// Class labels the network is conditioned on (0: unconditional). Labels run from 0 to
+    /// `classes - 1`; the label `classes` means "no class" (classifier-free guidance's
+    /// unconditional branch), and so does passing no labels.
+    var classes: Int { get }
+    /// out = F(x; c, label). Keeps what the backward pass needs in `workspace`. `labels`
+    /// (one per sample, or nil) is read only by class-conditional networks.
+    func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
+                 out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject)
     /// Backward of the last `forward` on this workspace: accumulates parameter gradients into
     /// `p.grads` when `paramGrads`, and writes dL/dx into `dx` when given.
     func backward(_ p: Parameters, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, batch: Int,
                   workspace: AnyObject, paramGrads: Bool)
+}
+
+extension ConditionalNetwork {
+    /// out = F(x; c) with no class label.
+    public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                        batch: Int, workspace: AnyObject) {
+        forward(p, x: x, c: c, labels: nil, out: out, batch: batch, workspace: workspace)
+    }
 }
 
 /// Multi-layer perceptron with SiLU, conditioned through Fourier features of c added into
@@ -101,7 +114,10 @@ public struct MLPNetwork: ConditionalNetwork {
 
     public func makeWorkspace(batch: Int) -> AnyObject { Workspace(self, batch: batch) }
 
-    public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>,
+    /// Unconditional on classes.
+    public var classes: Int { 0 }
+
+    public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {
         let ws = unsafeDowncast(workspace, to: Workspace.self)
         precondition(batch <= ws.batch, "batch \(batch) exceeds workspace size \(ws.batch)")

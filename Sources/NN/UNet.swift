@@ -1,11 +1,15 @@
 /// A small convolutional U-Net for single-channel square images (side divisible by 4), three
 /// resolutions (side, side/2, side/4), residual blocks with GroupNorm (4 channels per group) and
-/// SiLU, conditioned on
-/// Fourier features of c through a learned embedding. Input and output: [batch, side*side].
+/// SiLU, conditioned on Fourier features of c through a learned embedding and, when `classes`
+/// > 0, on a class label: a learned row per class (and one for "no class"; uniform in
+/// [-1, 1] at initialisation, so the classes start apart, as EDM scales its label map) added to that
+/// embedding before its SiLU, as EDM's and ADM's networks add their label embedding.
+/// Input and output: [batch, side*side].
 public struct UNetNetwork: ConditionalNetwork {
     public let side: Int
     public let channels: Int
     public let embeddingSize: Int
+    public let classes: Int
     public let layout: ParameterLayout
     /// Scratch budget (floats) of each convolution's chunk of samples (`Conv2D`); the scratch
     /// per convolution is at least one sample's, so 0 gives the per-sample convolution.
@@ -15,6 +19,8 @@ public struct UNetNetwork: ConditionalNetwork {
 
     let fourier: FourierEmbedding
     let embed: Linear
+    /// Offset of the [classes + 1, 2 channels] label table (classes > 0).
+    let labelTable: Int?
     let stem: Conv2D
     let down1: ResidualConvBlock
     let pool1: Conv2D
@@ -28,15 +34,18 @@ public struct UNetNetwork: ConditionalNetwork {
     let outNorm: GroupNorm
     let outConv: Conv2D
 
-    public init(side: Int, channels c: Int, embedding: Int) {
+    public init(side: Int, channels c: Int, embedding: Int, classes: Int = 0) {
         precondition(side % 4 == 0, "U-Net side must be divisible by 4")
+        precondition(classes >= 0, "classes must be >= 0")
         self.side = side
         self.channels = c
         self.embeddingSize = embedding
+        self.classes = classes
         let s1 = side, s2 = side / 2, s3 = side / 4, ce = 2 * c, g = max(1, c / 4)
         var l = ParameterLayout()
         fourier = FourierEmbedding(dimension: embedding)
         embed = Linear(&l, "embed", in: embedding, out: ce)
+        labelTable = classes > 0 ? l.add("label_embed", shape: [classes + 1, ce], init: .uniform(1)) : nil
         stem = Conv2D(&l, "stem", in: 1, out: c, height: s1, width: s1)
         down1 = ResidualConvBlock(&l, "down1", in: c, out: c, height: s1, width: s1, embedding: ce, groups: g)
         pool1 = Conv2D(&l, "pool1", in: c, out: 2 * c, stride: 2, height: s1, width: s1)
@@ -63,16 +72,21 @@ public struct UNetNetwork: ConditionalNetwork {
     final class Workspace {
         let batch: Int
         let input, fourierOut, embPre, emb, dEmb: Tensor
+        /// The labels of the last forward pass (`classes` for "no class").
+        let labels: UnsafeMutablePointer<Int32>
         let h0, h1, p1, h2, p2, h3, u2, cat2, h4, u1, cat1, h5, n5, a5: Tensor
         let g0, g1, gBig, gSkip2, gSkip1: Tensor
         let col: Tensor
         let cDown1, cDown2, cMid, cDec2, cDec1: ResidualConvBlock.Cache
         let outNormCache: NormCache
 
+        deinit { labels.deallocate() }
+
         init(_ u: UNetNetwork, batch: Int) {
             self.batch = batch
             let c = u.channels, a1 = u.side * u.side, a2 = a1 / 4, a3 = a1 / 16, ce = 2 * c
             func t(_ n: Int) -> Tensor { Tensor(shape: [batch, n]) }
+            labels = .allocate(capacity: max(batch, 1))
             input = t(a1); fourierOut = t(u.embeddingSize); embPre = t(ce); emb = t(ce); dEmb = t(ce)
             h0 = t(c * a1); h1 = t(c * a1); p1 = t(2 * c * a2); h2 = t(2 * c * a2); p2 = t(2 * c * a3)
             h3 = t(2 * c * a3); u2 = t(2 * c * a2); cat2 = t(4 * c * a2); h4 = t(2 * c * a2)
@@ -88,6 +102,19 @@ public struct UNetNetwork: ConditionalNetwork {
     }
 
     public func makeWorkspace(batch: Int) -> AnyObject { Workspace(self, batch: batch) }
+
+    /// Add each sample's label row to the embedding before its SiLU (labels nil: "no class").
+    func addLabelRows(_ p: Parameters, _ labels: UnsafePointer<Int32>?, _ w: Workspace, batch: Int) {
+        guard let table = labelTable else { return }
+        let ce = 2 * channels
+        for b in 0..<batch {
+            var label = Int(labels?[b] ?? Int32(classes))
+            if label < 0 || label > classes { label = classes }
+            w.labels[b] = Int32(label)
+            let row = p.values + table + label * ce, e = w.embPre.data + b * ce
+            for i in 0..<ce { e[i] += row[i] }
+        }
+    }
 
     /// out[b] = concat(a[b], b[b]) along channels, for per-sample sizes na and nb.
     func concat(_ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafePointer<Float>, _ nb: Int,
@@ -108,7 +135,7 @@ public struct UNetNetwork: ConditionalNetwork {
         }
     }
 
-    public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>,
+    public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {
         let w = unsafeDowncast(workspace, to: Workspace.self)
         precondition(batch <= w.batch, "batch \(batch) exceeds workspace size \(w.batch)")
@@ -116,6 +143,7 @@ public struct UNetNetwork: ConditionalNetwork {
         w.input.data.update(from: x, count: batch * a1)
         fourier.forward(c, w.fourierOut.data, batch: batch)
         embed.forward(p, w.fourierOut.data, w.embPre.data, batch: batch)
+        addLabelRows(p, labels, w, batch: batch)
         SiLU.forward(w.embPre.data, w.emb.data, count: batch * 2 * ch)
         let e = UnsafePointer(w.emb.data)
         stem.forward(p, w.input.data, w.h0.data, batch: batch, col: w.col)
@@ -171,6 +199,13 @@ public struct UNetNetwork: ConditionalNetwork {
         if paramGrads {
             SiLU.backward(x: w.embPre.data, dy: dE, dx: dE, count: batch * 2 * ch)
             embed.backward(p, x: w.fourierOut.data, dy: dE, dx: nil, batch: batch)
+            if let table = labelTable {
+                let ce = 2 * ch
+                for b in 0..<batch {
+                    let row = p.grads + table + Int(w.labels[b]) * ce, g = dE + b * ce
+                    for i in 0..<ce { row[i] += g[i] }
+                }
+            }
         }
     }
 }

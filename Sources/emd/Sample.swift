@@ -21,12 +21,17 @@ struct Sample: ParsableCommand {
     @Option(help: "Teacher sampler: heun | euler.") var sampler = "heun"
     @Flag(help: "Use the raw weights instead of the EMA.") var noEma = false
     @Option(help: "Seed.") var seed = 0
+    @Option(name: .customLong("class"), help: "Class-conditional teacher: sample this class, or all (the classes in order, one PNG row each).")
+    var classSpec: String?
+    @Option(help: "Classifier-free guidance scale w with --class: D = (1 - w) D_uncond + w D_cond (1: conditional, 0: unconditional).")
+    var guidance: Float = 1
 
     func run() throws {
         // Every size is checked before MPI starts or anything is read (the release build has no
         // overflow checks): see InputLimits.
         try validateSamplingFlags(count: count, steps: steps, seed: seed)
         guard let s = Sampler(rawValue: sampler) else { throw ValidationError("--sampler must be heun or euler") }
+        guard guidance.isFinite, abs(guidance) <= 100 else { throw ValidationError("--guidance must be finite, |w| <= 100") }
         guard out.hasSuffix(".npy") || out.hasSuffix(".safetensors") else {
             throw ValidationError("--out must end in .npy or .safetensors")
         }
@@ -38,13 +43,19 @@ struct Sample: ParsableCommand {
             let mix = png == nil ? nil : try readMixture(mixture) ?? .ring()
             // Three copies at most at once: the samples, their encoded file, the PNG's input.
             let drawn = try drawSamples(checkpoint: checkpoint, count: count, steps: steps, sampler: s, useEMA: !noEma,
-                                        seed: seed, copies: 3)
+                                        seed: seed, copies: 3, classSpec: classSpec, guidance: guidance)
             // Non-finite samples are refused, not written: a file of NaNs would only fail later.
             try refuseNonFinite(drawn.values, count: count, dimension: drawn.dimension, source: checkpoint,
                                 action: "nothing written to \(out)")
             try StopSignals.check("sample")
             try writeSamples(drawn.values, count: count, dimension: drawn.dimension, to: out, nfe: drawn.nfe)
-            if let png, let mix { try writePNG(drawn.values, count: count, dimension: drawn.dimension, to: png, mixture: mix) }
+            if let png, let mix {
+                if classSpec == "all", let classes = drawn.classes {
+                    try writeClassGrid(drawn.values, count: count, dimension: drawn.dimension, classes: classes, to: png)
+                } else {
+                    try writePNG(drawn.values, count: count, dimension: drawn.dimension, to: png, mixture: mix)
+                }
+            }
             print("\(count) samples (\(drawn.nfe) NFE each) written to \(out)")
         }
     }
@@ -88,6 +99,20 @@ func readSamples(_ path: String) throws -> (values: [Float], count: Int, dimensi
     }
     try InputLimits.require(shape[0], "\(path): sample count", in: InputLimits.counts)
     return (values, shape[0], shape[1])
+}
+
+/// One row per class of up to 10 samples each (labels laid out by `classLabels(all)`).
+func writeClassGrid(_ values: [Float], count: Int, dimension: Int, classes: Int, to path: String) throws {
+    let side = Int(Double(dimension).squareRoot())
+    guard side * side == dimension else { throw ValidationError("--class all --png needs square images") }
+    let per = max(1, count / classes), columns = min(per, 10)
+    var images: [Float] = []
+    for c in 0..<classes {
+        for j in 0..<columns where c * per + j < count {
+            images += values[((c * per + j) * dimension)..<((c * per + j + 1) * dimension)]
+        }
+    }
+    try AtomicFile.write(try ImageGrid.png(images: images, count: images.count / dimension, side: side, columns: columns), to: path)
 }
 
 func writePNG(_ values: [Float], count: Int, dimension: Int, to path: String, mixture: GaussianMixture) throws {

@@ -44,17 +44,35 @@ struct DrawnSamples {
     var values: [Float]
     var dimension: Int
     var nfe: Int
+    /// Classes of a class-conditional teacher (nil otherwise).
+    var classes: Int? = nil
 }
 
 /// Draw `count` samples from a generator (one step) or teacher (`sampler` with `steps` noise
 /// levels) checkpoint. Sizes are validated before anything is loaded; the memory of `copies`
 /// sample arrays is refused up front when it cannot fit; stop signals end the run between
 /// chunks (see `StopSignals`).
+/// The class labels of `count` samples: one class for all (`spec` a number), or "all": the
+/// classes in order, `count / classes` samples each (the last class takes the remainder).
+func classLabels(_ spec: String?, count: Int, classes: Int) throws -> [Int32]? {
+    guard let spec else { return nil }
+    guard classes > 0 else { throw ValidationError("--class: the checkpoint is not class-conditional") }
+    if spec == "all" {
+        let per = max(1, count / classes)
+        return (0..<count).map { Int32(min($0 / per, classes - 1)) }
+    }
+    guard let c = Int(spec), (0..<classes).contains(c) else {
+        throw ValidationError("--class must be a class in 0..<\(classes) or all, got \(spec)")
+    }
+    return [Int32](repeating: Int32(c), count: count)
+}
+
 func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, useEMA: Bool, seed: Int,
-                 copies: Int) throws -> DrawnSamples {
+                 copies: Int, classSpec: String? = nil, guidance: Float = 1) throws -> DrawnSamples {
     try validateSamplingFlags(count: count, steps: steps, seed: seed)
     let kind = try Checkpoint.read(checkpoint).metadata["kind"] ?? ""
     if kind == "generator" {
+        guard classSpec == nil else { throw ValidationError("--class: one-step generators are not class-conditional yet") }
         let g = try OneStepGenerator.load(checkpoint, useEMA: useEMA)
         let d = g.network.inputSize
         try requireSampleMemory(count: count, dimension: d, copies: copies)
@@ -73,10 +91,13 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
     let t = try TeacherModel.load(checkpoint, useEMA: useEMA)
     let d = t.network.inputSize
     try requireSampleMemory(count: count, dimension: d, copies: copies)
+    let labels = try classLabels(classSpec, count: count, classes: t.network.classes)
+    let denoiser: Denoiser = labels == nil ? t.denoiser(maxBatch: 256) : GuidedDenoiser(t.denoiser(maxBatch: 256), guidance: guidance)
     do {
-        let values = try sampler.sample(t.denoiser(maxBatch: 256), edm: t.edm, steps: steps, count: count,
-                                        seed: UInt64(seed), stop: { StopSignals.pending != nil })
-        return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps))
+        let values = try sampler.sample(denoiser, edm: t.edm, steps: steps, count: count,
+                                        seed: UInt64(seed), labels: labels, stop: { StopSignals.pending != nil })
+        return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps) * (labels == nil ? 1 : 2),
+                            classes: t.network.classes > 0 ? t.network.classes : nil)
     } catch let s as SamplingStopped {
         throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
                                   code: StopSignals.pending ?? Preemption.exitCode)

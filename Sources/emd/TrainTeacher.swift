@@ -26,6 +26,10 @@ struct TrainTeacher: ParsableCommand {
     @Option(help: "Seed.") var seed: Int?
     @Option(help: "Log every N steps.") var logEvery: Int?
     @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
+    @Flag(help: "Class-conditional teacher (U-Net): one label per class of the data (labels from IDX label files or Fashion-MNIST), with label dropout for classifier-free guidance.")
+    var conditional = false
+    @Option(help: "Probability that a training label is replaced by \"no class\" (class-conditional teachers).")
+    var labelDropout: Float?
     @Flag(help: "Shard Adam's moments and the EMA over the ranks (ZeRO stage 1: reduce-scatter, update 1/R, all-gather). Same results and checkpoints.")
     var optimizerSharding = false
 
@@ -34,7 +38,7 @@ struct TrainTeacher: ParsableCommand {
         .init(\.depth, \.network.depth), .init(\.channels, \.network.channels), .init(\.steps, \.steps),
         .init(\.batch, \.batch), .init(\.learningRate, \.learningRate), .init(\.emaDecay, \.emaDecay),
         .init(\.seed, \.seed), .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
-        .init(\.optimizerSharding, \.optimizerSharding, to: true),
+        .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.labelDropout, \.labelDropout),
     ]
 
     func resolvedConfig() throws -> TeacherConfig {
@@ -62,6 +66,11 @@ struct TrainTeacher: ParsableCommand {
             let data: TrainingData = config.data == "mixture" ? MixtureData(config.mixture) : try ArrayDataset.load(config.data)
             var cfg = config
             if let images = data as? ArrayDataset, let side = images.imageSide { cfg.network.imageSide = side }
+            if conditional {
+                guard data.classes > 0 else { throw ValidationError("--conditional needs labelled data (idx:IMAGES,LABELS or fashion-mnist)") }
+                guard cfg.network.kind == .unet else { throw ValidationError("--conditional needs --network unet") }
+                cfg.network.classes = data.classes
+            }
             let trainer = try TeacherTrainer(config: cfg, collectives: collectives, data: data, faults: env.faults)
             let loop = try opts.openLoop(collectives, mode: mode, keep: cfg.keepCheckpoints,
                                          schedule: TrainingSchedule(steps: cfg.steps, checkpointEvery: cfg.checkpointEvery),
@@ -69,7 +78,7 @@ struct TrainTeacher: ParsableCommand {
             let progress = loop.progress
             trainer.allowedChanges = opts.allowedChanges
             if mode == .resume { try loop.resume(trainer) }
-            progress.log("teacher: \(cfg.data), network \(cfg.network.kind.rawValue) (\(trainer.parameters.count) parameters), sigma_data \(trainer.edm.sigmaData), \(collectives.size) rank(s), global batch \(cfg.batch)")
+            progress.log("teacher: \(cfg.data), network \(cfg.network.kind.rawValue)\(cfg.network.classes > 0 ? ", \(cfg.network.classes) classes" : "") (\(trainer.parameters.count) parameters), sigma_data \(trainer.edm.sigmaData), \(collectives.size) rank(s), global batch \(cfg.batch)")
             let final = try loop.run(trainer, finalName: "teacher.safetensors")
             try reportChecksums(collectives, [("params", trainer.parameters.checksum())], out: opts.out, log: progress)
             progress.log("teacher written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")

@@ -272,6 +272,35 @@ final class UNetGradientTests: XCTestCase {
     }
 }
 
+extension UNetGradientTests {
+    /// The class-conditional U-Net: gradients through the label table (a class, and "no class"
+    /// passed as the label `classes`), and different labels give different outputs.
+    func testConditionalUNetNetwork() {
+        let net = UNetNetwork(side: 8, channels: 8, embedding: 4, classes: 3)
+        let p = randomParameters(net.layout)
+        let batch = 2
+        let c = randomArray(batch, seed: 32, scale: 0.5)
+        let labels: [Int32] = [1, 3]
+        let ws = net.makeWorkspace(batch: batch)
+        GradientChecker(samplesPerTensor: 8).check(
+            name: "conditional UNet", p: p, input: randomArray(batch * 64, seed: 33), outputCount: batch * 64,
+            forward: { x in var y = [Float](repeating: 0, count: batch * 64)
+                net.forward(p, x: x, c: c, labels: labels, out: &y, batch: batch, workspace: ws); return y },
+            backward: { _, dy in var dx = [Float](repeating: 0, count: batch * 64)
+                net.backward(p, dOut: dy, dx: &dx, batch: batch, workspace: ws, paramGrads: true)
+                return dx })
+        let x = randomArray(batch * 64, seed: 34)
+        var a = [Float](repeating: 0, count: batch * 64), b = a, none = a
+        net.forward(p, x: x, c: c, labels: [0, 0], out: &a, batch: batch, workspace: ws)
+        net.forward(p, x: x, c: c, labels: [2, 2], out: &b, batch: batch, workspace: ws)
+        net.forward(p, x: x, c: c, labels: nil, out: &none, batch: batch, workspace: ws)
+        var noClass = a
+        net.forward(p, x: x, c: c, labels: [3, 3], out: &noClass, batch: batch, workspace: ws)
+        XCTAssertNotEqual(a, b, "the label must change the output")
+        XCTAssertEqual(none, noClass, "no labels is the \"no class\" label")
+    }
+}
+
 final class ActivationAccuracyTests: XCTestCase {
     /// The vectorised SiLU agrees with x / (1 + exp(-x)) in Double over a wide range, in both
     /// the 8-lane body and the scalar tail.
