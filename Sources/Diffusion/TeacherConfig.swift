@@ -56,7 +56,11 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
         if e.sigmaData <= 0 { e.sigmaData = 1 }  // "measure it from the data"
         try e.validate()
         var n = network  // its dimension is set from the data later
-        n.dimension = n.kind == .unet ? n.imageSide * n.imageSide : max(n.dimension, 1)
+        switch n.kind {
+        case .unet: n.dimension = n.imageSide * n.imageSide
+        case .edmUnet: n.dimension = n.imageChannels * n.imageSide * n.imageSide
+        case .mlp, .resmlp: n.dimension = max(n.dimension, 1)
+        }
         _ = try n.build()
         if data == "mixture" { try mixture.validate() }
     }

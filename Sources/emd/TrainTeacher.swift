@@ -15,10 +15,14 @@ struct TrainTeacher: ParsableCommand {
     var data: String?
     @Option(help: "Mixture for --data mixture: ring (default), random:D, or a JSON file.")
     var mixture: String?
-    @Option(help: "Network: mlp | resmlp | unet.") var network: NetworkKind?
+    @Option(help: "Network: mlp | resmlp | unet | edm-unet.") var network: NetworkKind?
     @Option(help: "Hidden width (MLP).") var hidden: Int?
     @Option(help: "Depth (MLP hidden layers or residual blocks + 1).") var depth: Int?
     @Option(help: "U-Net base channels.") var channels: Int?
+    @Option(help: "edm-unet: channel multiplier per resolution (comma-separated, e.g. 1,2,2).") var channelMultipliers: String?
+    @Option(help: "edm-unet: residual blocks per resolution.") var blocksPerLevel: Int?
+    @Option(help: "edm-unet: resolutions with self-attention (comma-separated, 0 = full resolution; none for no attention).")
+    var attentionLevels: String?
     @Option(help: "Training steps.") var steps: Int?
     @Option(help: "Global batch size.") var batch: Int?
     @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float?
@@ -39,7 +43,18 @@ struct TrainTeacher: ParsableCommand {
         .init(\.batch, \.batch), .init(\.learningRate, \.learningRate), .init(\.emaDecay, \.emaDecay),
         .init(\.seed, \.seed), .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
         .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.labelDropout, \.labelDropout),
+        .init(\.blocksPerLevel, \.network.blocksPerLevel),
     ]
+
+    /// A comma-separated list of small integers ("none": empty).
+    static func integers(_ s: String, _ flag: String) throws -> [Int] {
+        if s == "none" { return [] }
+        let items = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !items.isEmpty, items.allSatisfy({ $0 != nil && (0...64).contains($0!) }) else {
+            throw ValidationError("\(flag): comma-separated integers in 0...64, got \(s)")
+        }
+        return items.map { $0! }
+    }
 
     func resolvedConfig() throws -> TeacherConfig {
         var c = TeacherConfig()
@@ -53,6 +68,8 @@ struct TrainTeacher: ParsableCommand {
         }
         if let m = try parseMixture(mixture) { c.mixture = m }
         ConfigOverlay.apply(Self.overlay, from: self, to: &c)
+        if let m = channelMultipliers { c.network.channelMultipliers = try Self.integers(m, "--channel-multipliers") }
+        if let a = attentionLevels { c.network.attentionLevels = try Self.integers(a, "--attention-levels") }
         try c.validate()
         return c
     }
@@ -68,7 +85,9 @@ struct TrainTeacher: ParsableCommand {
             if let images = data as? ArrayDataset, let side = images.imageSide { cfg.network.imageSide = side }
             if conditional {
                 guard data.classes > 0 else { throw ValidationError("--conditional needs labelled data (idx:IMAGES,LABELS or fashion-mnist)") }
-                guard cfg.network.kind == .unet else { throw ValidationError("--conditional needs --network unet") }
+                guard cfg.network.kind == .unet || cfg.network.kind == .edmUnet else {
+                    throw ValidationError("--conditional needs --network unet or edm-unet")
+                }
                 cfg.network.classes = data.classes
             }
             let trainer = try TeacherTrainer(config: cfg, collectives: collectives, data: data, faults: env.faults)

@@ -301,6 +301,43 @@ extension UNetGradientTests {
     }
 }
 
+final class EDMUNetGradientTests: XCTestCase {
+    /// The whole EDM-style U-Net by finite differences: two resolutions, two blocks per level
+    /// (with skips from every encoder stage), attention at the lower resolution and in the
+    /// middle, three image channels, class-conditional.
+    func testEDMUNetNetwork() {
+        let net = EDMUNetNetwork(side: 4, imageChannels: 3, channels: 4, multipliers: [1, 2], blocks: 2, attentionLevels: [1],
+                                 embedding: 4, classes: 2)
+        let p = randomParameters(net.layout)
+        let batch = 2, n = net.inputSize
+        XCTAssertEqual(n, 48)
+        let c = randomArray(batch, seed: 50, scale: 0.5)
+        let labels: [Int32] = [0, 2]
+        let ws = net.makeWorkspace(batch: batch)
+        // Enough samples per tensor to reach past the key bias of each attention map, whose
+        // gradient is exactly zero (a constant added to every key score leaves the softmax).
+        GradientChecker(samplesPerTensor: 32).check(
+            name: "EDM U-Net", p: p, input: randomArray(batch * n, seed: 51), outputCount: batch * n,
+            forward: { x in var y = [Float](repeating: 0, count: batch * n)
+                net.forward(p, x: x, c: c, labels: labels, out: &y, batch: batch, workspace: ws); return y },
+            backward: { _, dy in var dx = [Float](repeating: 0, count: batch * n)
+                net.backward(p, dOut: dy, dx: &dx, batch: batch, workspace: ws, paramGrads: true)
+                return dx })
+    }
+
+    /// One sample in a batch of three equals the same sample alone (no mixing across samples).
+    func testSamplesAreIndependent() {
+        let net = EDMUNetNetwork(side: 8, imageChannels: 1, channels: 4, multipliers: [1, 2, 2], blocks: 1, attentionLevels: [2])
+        let p = randomParameters(net.layout)
+        let n = net.inputSize
+        let x = randomArray(3 * n, seed: 52), c = randomArray(3, seed: 53)
+        var three = [Float](repeating: 0, count: 3 * n), one = [Float](repeating: 0, count: n)
+        net.forward(p, x: x, c: c, out: &three, batch: 3, workspace: net.makeWorkspace(batch: 3))
+        net.forward(p, x: Array(x[n..<(2 * n)]), c: [c[1]], out: &one, batch: 1, workspace: net.makeWorkspace(batch: 1))
+        for i in 0..<n { XCTAssertEqual(three[n + i], one[i], accuracy: 1e-5 * max(1, abs(one[i]))) }
+    }
+}
+
 final class AttentionGradientTests: XCTestCase {
     /// Multi-head spatial self-attention: finite differences through the softmax, both maps
     /// and the norm, for one and two heads.
