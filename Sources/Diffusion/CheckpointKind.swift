@@ -19,6 +19,6 @@ public enum CheckpointKind: String, Codable, Sendable, CaseIterable {
     public func check(_ checkpoint: Checkpoint) throws {
         guard CheckpointKind(of: checkpoint) != self else { return }
         let found = checkpoint.metadata["kind"].map { "a \($0) checkpoint" } ?? "a file without a checkpoint kind"
-        throw ConfigError("\(checkpoint.path) is \(found), not a \(rawValue) checkpoint")
+        throw ConfigError("\(checkpoint.path): this is \(found), not a \(rawValue) checkpoint")
     }
 }

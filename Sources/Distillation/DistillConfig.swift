@@ -123,6 +123,9 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var allreduce = GradientExchangeMode.separate
     /// Global gradient-norm clip for both networks (0: off).
     public var gradClip: Float = 0
+    /// Class-conditional teachers: the classifier-free guidance scale w of the teacher's score
+    /// in the E-step and the M-step (1: the conditional teacher; > 1 sharper classes).
+    public var guidance: Float = 1
     /// Shard both networks' Adam moments and the generator's EMA over the ranks (ZeRO stage 1):
     /// gradients reduce-scattered, parameters all-gathered. Same results; checkpoints are
     /// identical. Needs `allreduce` separate.
@@ -195,6 +198,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         guard gradClip >= 0 else { throw ConfigError("gradClip must be >= 0 (0: off), got \(gradClip)") }
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
         guard emaRampup >= 0 else { throw ConfigError("emaRampup must be >= 0") }
+        guard guidance.isFinite, abs(guidance) <= 100 else { throw ConfigError("guidance must be finite with |w| <= 100, got \(guidance)") }
         guard !optimizerSharding || allreduce == .separate else {
             throw ConfigError("optimizerSharding needs allreduce separate (got \(allreduce.rawValue))")
         }

@@ -34,7 +34,11 @@ public enum DistillationRun {
         guard m.networkConfig == teacherModel.networkConfig else {
             throw ConfigError("init checkpoint network differs from the teacher's")
         }
-        return Setup(teacher: teacherModel.denoiser(maxBatch: Shard(collectives, globalBatch: config.batch).capacity),
+        let denoiser = teacherModel.denoiser(maxBatch: Shard(collectives, globalBatch: config.batch).capacity)
+        // A class-conditional teacher scores the chains of each class with classifier-free
+        // guidance at the configured scale (1: the conditional teacher).
+        let teacher: Denoiser = teacherModel.network.classes > 0 ? GuidedDenoiser(denoiser, guidance: config.guidance) : denoiser
+        return Setup(teacher: teacher,
                      networkConfig: teacherModel.networkConfig, edm: teacherModel.edm, initial: m.parameters)
     }
 

@@ -114,9 +114,14 @@ public final class Distiller: Trainable {
         let n = shard.capacity, d = network.inputSize
         generator = Generator(network: network, edm: edm, parameters: generatorParameters, sigmaInit: noise.initial, capacity: n)
         student = NetworkDenoiser(network: network, edm: edm, parameters: studentParameters, maxBatch: n)
-        chains = LangevinChains(shard: shard, dimension: d)
+        if network.classes > 0 {
+            guard let guided = teacher as? GuidedDenoiser, guided.base.network.classes == network.classes else {
+                throw ConfigError("a class-conditional generator (\(network.classes) classes) needs a guided teacher with the same classes")
+            }
+        }
+        chains = LangevinChains(shard: shard, dimension: d, classes: network.classes)
         mStep = MStep(dimension: d, capacity: n)
-        studentUpdate = StudentUpdate(shard: shard, student: student, edm: edm, globalBatch: config.batch)
+        studentUpdate = StudentUpdate(shard: shard, student: student, edm: edm, globalBatch: config.batch, classes: network.classes)
         exchange = config.allreduce.schedule
     }
 
@@ -132,6 +137,9 @@ public final class Distiller: Trainable {
     /// E-step on this step's fresh chains: returns the number of guarded (chain, step) pairs.
     func eStep() -> Int {
         chains.initialise(seed: UInt64(config.seed), step: step, sigmaLo: noise.lo, sigmaHi: noise.hi, zStep: noise.zStep)
+        // The E-step and the M-step evaluate generator and student at the chains' labels.
+        generator.denoiser.labels = chains.labelPointer
+        student.labels = chains.labelPointer
         return chains.run(K: config.effectiveK, gammaEps: config.gammaEps, moveZ: config.movesZ, seed: UInt64(config.seed),
                           step: step, generator: generator, teacher: teacher, student: student, timer: timer)
     }

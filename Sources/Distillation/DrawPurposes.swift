@@ -19,6 +19,10 @@ extension Purpose {
     public static let studentSigma = Purpose(kind: 16)
     /// n of student update j.
     public static let studentNoise = Purpose(kind: 17)
+    /// A chain's class label (class-conditional distillation).
+    public static let chainClass = Purpose(kind: 18)
+    /// The class label of student update j's sample.
+    public static let studentClass = Purpose(kind: 19)
     /// Latents of the one-step generator's evaluation samples.
     public static let evaluation = Purpose(kind: 21)
 }

@@ -24,18 +24,29 @@ final class LangevinChains {
     let z, eps, a, g: Tensor
     /// Per-chain noise level and z step h_z = gamma_z sigma^2.
     let sigma, hz: Tensor
+    /// Class-conditional distillation: the number of classes (0: none) and each chain's label,
+    /// uniform over the classes, fixed for the step.
+    let classes: Int
+    let labels: UnsafeMutablePointer<Int32>
+    /// The chains' labels for the denoisers (nil when unconditional).
+    var labelPointer: UnsafePointer<Int32>? { classes > 0 ? UnsafePointer(labels) : nil }
     // Scratch of one Langevin step.
     let x, dPhi, dPsi, delta, vjp, noise: Tensor
 
-    init(shard: Shard, dimension: Int) {
+    init(shard: Shard, dimension: Int, classes: Int = 0) {
         self.shard = shard
         self.dimension = dimension
+        self.classes = classes
         let n = shard.capacity
+        labels = .allocate(capacity: n)
+        labels.initialize(repeating: 0, count: n)
         func rows() -> Tensor { Tensor(shape: [n, dimension]) }
         z = rows(); eps = rows(); a = rows(); g = rows()
         x = rows(); dPhi = rows(); dPsi = rows(); delta = rows(); vjp = rows(); noise = rows()
         sigma = Tensor(shape: [n]); hz = Tensor(shape: [n])
     }
+
+    deinit { labels.deallocate() }
 
     /// z_0, eps_0 ~ N(0, I), sigma log-uniform on [sigmaLo, sigmaHi], h_z = zStep sigma^2, a_0 = 0.
     func initialise(seed: UInt64, step: Int, sigmaLo: Float, sigmaHi: Float, zStep: Float) {
@@ -47,6 +58,10 @@ final class LangevinChains {
             let u = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .distillSigma, index: gi))
             sigma[b] = expf(logLo + u * (logHi - logLo))
             hz[b] = zStep * sigma[b] * sigma[b]
+            if classes > 0 {
+                let c = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .chainClass, index: gi))
+                labels[b] = Int32(min(classes - 1, Int(c * Float(classes))))
+            }
         }
         a.zero()
     }
@@ -64,7 +79,7 @@ final class LangevinChains {
                 let s = sigma[b]
                 for j in 0..<d { x[b * d + j] = g[b * d + j] + s * eps[b * d + j] }
             }
-            timer.timed(\.teacherForward) { teacher.denoise(x.data, sigma: sigma.data, out: dPhi.data, batch: n) }
+            timer.timed(\.teacherForward) { teacher.denoise(x.data, sigma: sigma.data, labels: labelPointer, out: dPhi.data, batch: n) }
             timer.timed(\.studentForward) { student.denoise(x.data, sigma: sigma.data, out: dPsi.data, batch: n) }
             for b in 0..<n {
                 let inv = 1 / (sigma[b] * sigma[b]), row = b * d

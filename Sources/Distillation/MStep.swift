@@ -32,7 +32,7 @@ final class MStep {
                 let s = sigma[b]
                 for j in 0..<d { x[b * d + j] = g[b * d + j] + s * eps[b * d + j] }
             }
-            timer.timed(\.teacherForward) { teacher.denoise(x.data, sigma: sigma.data, out: dPhi.data, batch: n) }
+            timer.timed(\.teacherForward) { teacher.denoise(x.data, sigma: sigma.data, labels: chains.labelPointer, out: dPhi.data, batch: n) }
         }
         let invB = 1 / Float(config.batch)
         var loss = 0.0

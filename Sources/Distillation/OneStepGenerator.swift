@@ -31,7 +31,9 @@ public struct OneStepGenerator {
     }
 
     /// `count` samples, one network evaluation each, latents keyed by (seed, global index).
-    public func sample(count: Int, seed: UInt64, first: Int = 0, chunk: Int = 512) -> [Float] {
+    /// `labels`: one class per sample for a class-conditional generator (nil: "no class").
+    public func sample(count: Int, seed: UInt64, first: Int = 0, chunk: Int = 512, labels: [Int32]? = nil) -> [Float] {
+        precondition(labels == nil || labels!.count == count, "one label per sample")
         let d = network.inputSize
         let den = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: chunk)
         let zt = Tensor(shape: [chunk, d]), sg = Tensor(shape: [chunk])
@@ -46,7 +48,13 @@ public struct OneStepGenerator {
             }
             for i in 0..<(n * d) { zt[i] *= sigmaInit }
             out.withUnsafeMutableBufferPointer { o in
-                den.denoise(zt.data, sigma: sg.data, out: o.baseAddress! + start * d, batch: n)
+                if let labels {
+                    labels.withUnsafeBufferPointer { l in
+                        den.denoise(zt.data, sigma: sg.data, labels: l.baseAddress! + start, out: o.baseAddress! + start * d, batch: n)
+                    }
+                } else {
+                    den.denoise(zt.data, sigma: sg.data, out: o.baseAddress! + start * d, batch: n)
+                }
             }
             start += n
         }

@@ -15,9 +15,16 @@ final class StudentUpdate {
     let loss: DenoisingScoreMatching
     /// z', x0 = g(z'), sigma' and n of the current update.
     let latent, clean, sigma, noise: Tensor
+    /// Class-conditional distillation: classes (0: none) and the update's labels.
+    let classes: Int
+    let labels: UnsafeMutablePointer<Int32>
+    var labelPointer: UnsafePointer<Int32>? { classes > 0 ? UnsafePointer(labels) : nil }
 
-    init(shard: Shard, student: NetworkDenoiser, edm: EDMConfig, globalBatch: Int) {
+    init(shard: Shard, student: NetworkDenoiser, edm: EDMConfig, globalBatch: Int, classes: Int = 0) {
         self.shard = shard
+        self.classes = classes
+        labels = .allocate(capacity: shard.capacity)
+        labels.initialize(repeating: 0, count: shard.capacity)
         self.student = student
         self.globalBatch = globalBatch
         dimension = student.network.inputSize
@@ -35,11 +42,18 @@ final class StudentUpdate {
             Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentLatent.sub(j), index: gi), into: latent.data + row, count: d)
             sigma[b] = loss.edm.trainingSigma(normal: Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentSigma.sub(j), index: gi)))
             Draws.normal(DrawKey(seed: seed, step: step, purpose: .studentNoise.sub(j), index: gi), into: noise.data + row, count: d)
+            if classes > 0 {
+                let c = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .studentClass.sub(j), index: gi))
+                labels[b] = Int32(min(classes - 1, Int(c * Float(classes))))
+            }
         }
     }
 
+    deinit { labels.deallocate() }
+
     /// x0 = g(z') with the current generator, and x = x0 + sigma' n.
     func samples(_ generator: Generator) {
+        generator.denoiser.labels = labelPointer
         generator.forward(latent, into: clean, n: shard.count)
         loss.prepare(clean: clean.data, sigma: sigma.data, noise: noise.data, count: shard.count)
     }
@@ -47,6 +61,7 @@ final class StudentUpdate {
     /// The student's loss on the prepared samples, its gradient into the student's gradients;
     /// returns the local loss sum.
     func gradient() -> Double {
-        loss.lossAndGradient(student, clean: clean.data, sigma: sigma.data, count: shard.count, globalBatch: globalBatch)
+        student.labels = labelPointer
+        return loss.lossAndGradient(student, clean: clean.data, sigma: sigma.data, count: shard.count, globalBatch: globalBatch)
     }
 }

@@ -44,6 +44,8 @@ struct Distill: ParsableCommand {
     var emaRampup: Float?
     @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic) or fused (generator and first student update in one buffer).")
     var allreduce: GradientExchangeMode?
+    @Option(help: "Class-conditional teacher: classifier-free guidance scale w of its score in the E- and M-step (1: conditional).")
+    var guidance: Float?
     @Flag(help: "Shard both networks' Adam moments and the generator EMA over the ranks (ZeRO stage 1). Same results and checkpoints; needs --allreduce separate.")
     var optimizerSharding = false
     @Option(help: "Seed.") var seed: Int?
@@ -61,7 +63,7 @@ struct Distill: ParsableCommand {
         .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
         .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
-        .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true),
+        .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.guidance, \.guidance),
         .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
         .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
     ]

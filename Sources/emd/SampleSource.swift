@@ -72,8 +72,8 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
     try validateSamplingFlags(count: count, steps: steps, seed: seed)
     let kind = try Checkpoint.read(checkpoint).metadata["kind"] ?? ""
     if kind == "generator" {
-        guard classSpec == nil else { throw ValidationError("--class: one-step generators are not class-conditional yet") }
         let g = try OneStepGenerator.load(checkpoint, useEMA: useEMA)
+        let labels = try classLabels(classSpec, count: count, classes: g.network.classes)
         let d = g.network.inputSize
         try requireSampleMemory(count: count, dimension: d, copies: copies)
         var values: [Float] = []
@@ -83,10 +83,10 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
         while start < count {
             try StopSignals.check("sampling \(checkpoint) after \(start) of \(count) samples")
             let n = min(chunk, count - start)
-            values += g.sample(count: n, seed: UInt64(seed), first: start)
+            values += g.sample(count: n, seed: UInt64(seed), first: start, labels: labels.map { Array($0[start..<(start + n)]) })
             start += n
         }
-        return DrawnSamples(values: values, dimension: d, nfe: 1)
+        return DrawnSamples(values: values, dimension: d, nfe: 1, classes: g.network.classes > 0 ? g.network.classes : nil)
     }
     let t = try TeacherModel.load(checkpoint, useEMA: useEMA)
     let d = t.network.inputSize

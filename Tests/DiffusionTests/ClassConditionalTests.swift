@@ -3,16 +3,17 @@ import NN
 import CounterRNG
 import Training
 import Diffusion
+import Distillation
 
 /// Class conditioning and classifier-free guidance.
 final class ClassConditionalTests: XCTestCase {
-    func randomDenoiser(classes: Int) -> NetworkDenoiser {
+    func randomDenoiser(classes: Int, maxBatch: Int = 4) -> NetworkDenoiser {
         let net = UNetNetwork(side: 8, channels: 8, embedding: 4, classes: classes)
         let p = Parameters(layout: net.layout)
         p.initialize(seed: 5)
         // A label table that matters (it starts at zero).
         for i in 0..<p.count { p.values[i] += 0.05 * Float(sin(Double(i))) }
-        return NetworkDenoiser(network: net, edm: EDMConfig(sigmaData: 0.5), parameters: p, maxBatch: 4)
+        return NetworkDenoiser(network: net, edm: EDMConfig(sigmaData: 0.5), parameters: p, maxBatch: maxBatch)
     }
 
     /// w = 1 is the conditional denoiser and w = 0 the unconditional one, bit for bit; w = 3
@@ -94,5 +95,61 @@ final class ClassConditionalTests: XCTestCase {
         let unconditional = correct(guidance: 0)
         XCTAssertGreaterThan(unconditional, 4, "w = 0")
         XCTAssertLessThan(unconditional, n - 4, "w = 0")
+    }
+
+    // MARK: conditional distillation
+
+    /// A class-conditional distillation of a random conditional U-Net teacher (guidance 2).
+    func conditionalDistiller(collectives: Collectives, steps: Int = 0) throws -> Distiller {
+        var net = NetworkConfig(kind: .unet, dimension: 64, embedding: 4)
+        net.channels = 8
+        net.imageSide = 8
+        net.classes = 3
+        let teacherDenoiser = randomDenoiser(classes: 3, maxBatch: 6)
+        var c = DistillConfig()
+        c.batch = 6
+        c.langevinSteps = 2
+        c.studentSteps = 2
+        c.guidance = 2
+        let d = try Distiller(config: c, collectives: collectives, teacher: GuidedDenoiser(teacherDenoiser, guidance: 2), networkConfig: net,
+                              edm: teacherDenoiser.edm, initial: teacherDenoiser.parameters)
+        for _ in 0..<steps { _ = try d.trainStep() }
+        return d
+    }
+
+    /// Conditional distillation on 1, 2 and 3 simulated ranks: every rank ends identical and
+    /// the result is the 1-rank one up to summation order.
+    func testConditionalDistillationIsRankCountInvariant() throws {
+        let one = try conditionalDistiller(collectives: LocalCollectives.single, steps: 3)
+        let reference = withExtendedLifetime(one) { Array(one.generatorParameters.valueBuffer) }
+        for ranks in [2, 3] {
+            let all = try LocalCollectives.run(ranks: ranks) { col -> [Float] in
+                // Keep the distiller alive while its parameters are copied (they are its memory).
+                let d = try self.conditionalDistiller(collectives: col, steps: 3)
+                return withExtendedLifetime(d) { Array(d.generatorParameters.valueBuffer) }
+            }
+            XCTAssertTrue(all.allSatisfy { $0 == all[0] }, "ranks differ on \(ranks) ranks")
+            var diff = 0.0, norm = 0.0
+            for i in reference.indices { diff += Double(reference[i] - all[0][i]) * Double(reference[i] - all[0][i]); norm += Double(reference[i] * reference[i]) }
+            XCTAssertLessThan((diff / norm).squareRoot(), 1e-5, "\(ranks) ranks vs 1")
+        }
+    }
+
+    /// Conditional distillation resumes bit for bit; the labels are part of the trajectory
+    /// (a different guidance scale gives a different generator).
+    func testConditionalDistillationResumesExactly() throws {
+        let straight = try conditionalDistiller(collectives: LocalCollectives.single, steps: 4)
+        let first = try conditionalDistiller(collectives: LocalCollectives.single, steps: 2)
+        let resumed = try conditionalDistiller(collectives: LocalCollectives.single)
+        try resumed.restore(first.checkpoint())
+        for _ in 0..<2 { _ = try resumed.trainStep() }
+        XCTAssertEqual(resumed.generatorParameters.checksum(), straight.generatorParameters.checksum())
+        XCTAssertEqual(resumed.studentParameters.checksum(), straight.studentParameters.checksum())
+        XCTAssertNotEqual(first.generatorParameters.checksum(), straight.generatorParameters.checksum())
+        // The generator's samples depend on the requested class.
+        let p = Parameters(layout: straight.network.layout)
+        p.copyValues(from: straight.generatorParameters)
+        let g = OneStepGenerator(network: straight.network, edm: straight.edm, parameters: p, sigmaInit: straight.noise.initial)
+        XCTAssertNotEqual(g.sample(count: 2, seed: 1, labels: [0, 0]), g.sample(count: 2, seed: 1, labels: [1, 1]))
     }
 }

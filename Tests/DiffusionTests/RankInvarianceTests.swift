@@ -23,7 +23,7 @@ final class RankInvarianceTests: XCTestCase {
             let d = try Distiller(config: config, collectives: col, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net,
                                   edm: EDMConfig(sigmaData: 1.3), initial: initial)
             for _ in 0..<8 { _ = try d.trainStep() }
-            return Array(d.generatorParameters.valueBuffer) + Array(d.studentParameters.valueBuffer)
+            return withExtendedLifetime(d) { Array(d.generatorParameters.valueBuffer) + Array(d.studentParameters.valueBuffer) }
         }
     }
 
@@ -58,7 +58,7 @@ final class RankInvarianceTests: XCTestCase {
             try LocalCollectives.run(ranks: ranks) { col -> [Float] in
                 let t = try TeacherTrainer(config: config, collectives: col, data: MixtureData(config.mixture))
                 for _ in 0..<10 { _ = try t.trainStep() }
-                return Array(t.parameters.valueBuffer)
+                return withExtendedLifetime(t) { Array(t.parameters.valueBuffer) }
             }
         }
         let one = try train(1)[0], three = try train(3)

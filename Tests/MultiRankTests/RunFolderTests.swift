@@ -148,7 +148,7 @@ final class MessagesAndSignalsTests: XCTestCase {
         let generator = out.appendingPathComponent("generator.safetensors").path
         let r = try MPIRun.runSingle("emd", ["distill", "--teacher", generator, "--steps", "2", "--out", try MPIRun.tempDir("g2").path])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.output.contains("is a generator checkpoint, not a teacher checkpoint"), r.output)
+        XCTAssertTrue(r.output.contains(": this is a generator checkpoint, not a teacher checkpoint"), r.output)
     }
 
     /// A signal moments after start (before the first step) still ends in a checkpoint and the
