@@ -22,22 +22,34 @@ struct Eval: ParsableCommand {
     @Option(help: "Write metrics as JSON here.") var json: String?
     @Option(help: "Write a scatter plot or image grid here.") var png: String?
     @Option(help: "Seed for sampling a checkpoint.") var seed = 0
+    @Option(name: .customLong("class"), help: "Class-conditional checkpoint: sample every class in equal numbers (all) and report conditional_accuracy, the classifier's agreement with the requested class (Fashion-MNIST's classes are balanced, so equal numbers are its class frequencies).")
+    var classSpec: String?
+    @Option(help: "Teacher's classifier-free guidance scale with --class.") var guidance: Float = 1
 
     func run() throws {
         guard (samples == nil) != (checkpoint == nil) else { throw ValidationError("give exactly one of --samples and --checkpoint") }
         // The same bounds as `sample` (checked even with --samples, where they are unused, so a
         // bad value is never silently ignored).
         try validateSamplingFlags(count: count, steps: steps, seed: seed)
+        guard guidance.isFinite, abs(guidance) <= 100 else { throw ValidationError("--guidance must be finite, |w| <= 100") }
         let comm = startRun(blasThreads: nil)
         StopSignals.installInterrupt()
         try runCommand(comm) {
             guard comm.isRoot else { return }
             let mix = classifier == nil || png != nil ? try readMixture(mixture) ?? .ring() : nil
             var values: [Float], n: Int, dim: Int
-            if let samples { (values, n, dim) = try readSamples(samples) } else {
+            var requested: [Int32]? = nil
+            if let samples {
+                guard classSpec == nil else { throw ValidationError("--class needs --checkpoint (a samples file has no labels)") }
+                (values, n, dim) = try readSamples(samples)
+            } else {
+                guard classSpec == nil || classSpec == "all" else { throw ValidationError("--class: eval takes all") }
                 let drawn = try drawSamples(checkpoint: checkpoint!, count: count, steps: steps, sampler: .heun, useEMA: true,
-                                            seed: seed, copies: 2)
+                                            seed: seed, copies: 2, classSpec: classSpec, guidance: guidance)
                 (values, n, dim) = (drawn.values, count, drawn.dimension)
+                if let classes = drawn.classes, classSpec != nil {
+                    requested = try classLabels("all", count: count, classes: classes)
+                }
             }
             // NaN samples would score as off every mode (and a clipped NaN as a pixel value):
             // refuse them, counting them, rather than report a meaningless score.
@@ -51,7 +63,7 @@ struct Eval: ParsableCommand {
                 for i in values.indices { values[i] = min(1, max(-1, values[i])) }
                 let clf = try ImageClassifier.load(from: classifier)
                 let ref = try ArrayDataset.load(reference)
-                let m = try ImageEvaluation.evaluate(samples: values, count: n, classifier: clf, reference: ref)
+                let m = try ImageEvaluation.evaluate(samples: values, count: n, classifier: clf, reference: ref, requested: requested)
                 result = m
                 print(m.keys.sorted().map { k in String(format: "%@ %.4f", k, m[k]!) }.joined(separator: "  "))
             } else {

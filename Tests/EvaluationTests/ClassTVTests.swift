@@ -33,4 +33,11 @@ final class ClassTVTests: XCTestCase {
         XCTAssertEqual(classTV(predicted: [0, 1, 0], reference: [5, 6, 7, 8], classes: 10), 1, accuracy: 1e-12)
         XCTAssertEqual(classHistogram([2, 2, 9, 0], classes: 10).reduce(0, +), 1, accuracy: 1e-12)
     }
+
+    /// Conditional accuracy counts the samples predicted as the class they were generated for.
+    func testConditionalAccuracy() {
+        XCTAssertEqual(ImageEvaluation.conditionalAccuracy(predicted: [0, 1, 2, 2], requested: [0, 1, 2, 2]), 1)
+        XCTAssertEqual(ImageEvaluation.conditionalAccuracy(predicted: [0, 1, 2, 2], requested: [0, 2, 1, 2]), 0.5)
+        XCTAssertEqual(ImageEvaluation.conditionalAccuracy(predicted: [3, 3, 3], requested: [0, 1, 2]), 0)
+    }
 }

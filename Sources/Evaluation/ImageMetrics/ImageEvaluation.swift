@@ -10,9 +10,11 @@ public enum ImageEvaluation {
     /// - `class_tv`: total variation between the histograms of the classes the classifier
     ///   predicts for the samples and for the reference images (predictions on both sides, so a
     ///   perfect generator scores about 0 whatever the classifier's errors);
-    /// - `count`, `reference_count`: the set sizes.
+    /// - `count`, `reference_count`: the set sizes;
+    /// - with `requested` (the class each sample was generated for): `conditional_accuracy`,
+    ///   the fraction of samples the classifier assigns to their requested class.
     public static func evaluate(samples: [Float], count: Int, classifier: ImageClassifier, reference: ArrayDataset,
-                                maxReference: Int = 10000, k: Int = 3) throws -> [String: Double] {
+                                maxReference: Int = 10000, k: Int = 3, requested: [Int32]? = nil) throws -> [String: Double] {
         let d = ImageClassifier.imageSize
         guard reference.dimension == d else {
             throw ImageEvaluationError("reference \(reference.name) has dimension \(reference.dimension), need \(d)")
@@ -30,7 +32,18 @@ public enum ImageEvaluation {
         let pr = PrecisionRecall.compute(real: realFeatures, realCount: m, fake: fakeFeatures, fakeCount: count,
                                          dimension: fd, k: k)
         let tv = classTV(predicted: fakeClasses, reference: realClasses, classes: ImageClassifier.classes)
-        return ["fd": frechet, "precision": pr.precision, "recall": pr.recall, "class_tv": tv,
-                "count": Double(count), "reference_count": Double(m)]
+        var result = ["fd": frechet, "precision": pr.precision, "recall": pr.recall, "class_tv": tv,
+                      "count": Double(count), "reference_count": Double(m)]
+        if let requested {
+            guard requested.count == count else { throw ImageEvaluationError("\(requested.count) requested classes for \(count) samples") }
+            result["conditional_accuracy"] = conditionalAccuracy(predicted: fakeClasses, requested: requested)
+        }
+        return result
+    }
+
+    /// The fraction of samples whose predicted class is the class they were generated for.
+    public static func conditionalAccuracy(predicted: [Int], requested: [Int32]) -> Double {
+        precondition(predicted.count == requested.count && !predicted.isEmpty)
+        return Double(zip(predicted, requested).filter { $0 == Int($1) }.count) / Double(predicted.count)
     }
 }
