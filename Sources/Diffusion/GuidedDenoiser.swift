@@ -2,9 +2,9 @@ import NN
 
 /// Classifier-free guidance (Ho & Salimans) over a class-conditional network denoiser:
 /// D = (1 - w) D(x; sigma, no class) + w D(x; sigma, class). w = 1 is the conditional denoiser
-/// and w = 0 the unconditional one, exactly (the weights multiply, so no rounding of a
-/// difference enters); w > 1 extrapolates away from the unconditional branch. Without labels it
-/// is the unconditional denoiser.
+/// and w = 0 the unconditional one, exactly (one network evaluation each); w > 1 extrapolates
+/// away from the unconditional branch (two evaluations). Without labels it is the
+/// unconditional denoiser.
 public final class GuidedDenoiser: Denoiser {
     public let base: NetworkDenoiser
     public var guidance: Float
@@ -26,6 +26,9 @@ public final class GuidedDenoiser: Denoiser {
     public func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int) {
         guard let labels else { return denoise(x, sigma: sigma, out: out, batch: batch) }
+        // The endpoints need one branch only (the other's weight is zero).
+        if guidance == 1 { return base.denoise(x, sigma: sigma, labels: labels, out: out, batch: batch) }
+        if guidance == 0 { return denoise(x, sigma: sigma, out: out, batch: batch) }
         let u = unconditional.data, n = batch * dimension, w = guidance
         base.denoise(x, sigma: sigma, labels: nil, out: u, batch: batch)
         base.denoise(x, sigma: sigma, labels: labels, out: out, batch: batch)

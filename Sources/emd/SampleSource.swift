@@ -96,7 +96,8 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
     do {
         let values = try sampler.sample(denoiser, edm: t.edm, steps: steps, count: count,
                                         seed: UInt64(seed), labels: labels, stop: { StopSignals.pending != nil })
-        return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps) * (labels == nil ? 1 : 2),
+        let branches = labels == nil || guidance == 0 || guidance == 1 ? 1 : 2
+        return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps) * branches,
                             classes: t.network.classes > 0 ? t.network.classes : nil)
     } catch let s as SamplingStopped {
         throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
