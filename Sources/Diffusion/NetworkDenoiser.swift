@@ -65,6 +65,12 @@ public final class NetworkDenoiser: Denoiser {
         self.labels = saved
     }
 
+    /// Reports of gradients becoming final during `backward` (offsets into this denoiser's
+    /// parameters; `ConditionalNetwork.setGradientHook`); nil: none.
+    public var gradientHook: ((Int) -> Void)? {
+        didSet { network.setGradientHook(gradientHook, workspace: workspace) }
+    }
+
     /// Backward of the last `denoise`: given dL/dD, accumulates parameter gradients (when
     /// `paramGrads`) and writes dL/dx into `dx` when given (the vector-Jacobian product).
     public func backward(dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, batch: Int, paramGrads: Bool) {

@@ -20,6 +20,10 @@ public enum GradientExchangeMode: String, Codable, Sendable, CaseIterable {
     /// The generator's gradient and the first student update's in one all-reduce; that student
     /// update sees the generator before this step's update (a one-update lag).
     case fused
+    /// The same arithmetic as `separate`; each student gradient is reduced in buckets, each
+    /// posted (non-blocking) as soon as the backward pass has finished it, as DDP and Horovod
+    /// do (networks that report their progress: the plain MLP; others in one bucket).
+    case bucketed
 }
 
 /// The units of the distillation noise levels (`sigmaLo`, `sigmaHi`, `sigmaInit`) and of the
@@ -121,6 +125,8 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var studentSteps = 5
     /// How gradients cross ranks.
     public var allreduce = GradientExchangeMode.separate
+    /// Bucket size in floats of the bucketed mode (1 MB, as DDP's default order of magnitude).
+    public var bucketFloats = 1 << 18
     /// Global gradient-norm clip for both networks (0: off).
     public var gradClip: Float = 0
     /// Class-conditional teachers: the classifier-free guidance scale w of the teacher's score
@@ -158,7 +164,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
 
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
     public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints",
-                                                   "optimizerSharding", "network.classes"]
+                                                   "optimizerSharding", "network.classes", "bucketFloats"]
 
     /// The EMA decay applied at generator update `t` (1 for the first update): `emaDecay`, or
     /// less while `emaRampup * t` is shorter than its half-life.
@@ -199,6 +205,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         guard emaDecay >= 0, emaDecay < 1 else { throw ConfigError("emaDecay must be in [0, 1)") }
         guard emaRampup >= 0 else { throw ConfigError("emaRampup must be >= 0") }
         guard guidance.isFinite, abs(guidance) <= 100 else { throw ConfigError("guidance must be finite with |w| <= 100, got \(guidance)") }
+        try ResourceLimits.check("bucketFloats", bucketFloats, in: 1...(1 << 30))
         guard !optimizerSharding || allreduce == .separate else {
             throw ConfigError("optimizerSharding needs allreduce separate (got \(allreduce.rawValue))")
         }

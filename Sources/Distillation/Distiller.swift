@@ -122,7 +122,7 @@ public final class Distiller: Trainable {
         chains = LangevinChains(shard: shard, dimension: d, classes: network.classes)
         mStep = MStep(dimension: d, capacity: n)
         studentUpdate = StudentUpdate(shard: shard, student: student, edm: edm, globalBatch: config.batch, classes: network.classes)
-        exchange = config.allreduce.schedule
+        exchange = config.allreduce.schedule(bucketFloats: config.bucketFloats)
     }
 
     /// Number of samples this rank owns in each global batch.

@@ -9,12 +9,13 @@ protocol GradientExchange {
 }
 
 extension GradientExchangeMode {
-    /// The schedule for this mode.
-    var schedule: GradientExchange {
+    /// The schedule for this mode (`bucketFloats`: the bucketed mode's bucket size).
+    func schedule(bucketFloats: Int) -> GradientExchange {
         switch self {
         case .separate: return SeparateExchange()
         case .overlap: return OverlappedExchange()
         case .fused: return FusedExchange()
+        case .bucketed: return BucketedExchange(bucketFloats: bucketFloats)
         }
     }
 }
@@ -71,6 +72,67 @@ struct FusedExchange: GradientExchange {
         let gen = try d.updateGenerator(localLoss: generatorLoss)
         var studentLoss = try d.updateStudent(localLoss: local)
         for j in 1..<d.config.studentSteps { studentLoss = try d.studentStep(j) }
+        return (gen, studentLoss)
+    }
+}
+
+/// `SeparateExchange` with each student gradient reduced in buckets during its backward pass,
+/// as DDP and Horovod do. The flat gradient is cut into fixed buckets of `bucketFloats` from the
+/// top down (the order in which the backward pass finishes them); when the network reports
+/// that everything above an offset is final, every bucket above it is posted as a non-blocking
+/// sum and the reductions in flight are progressed; the rest are posted when the backward pass
+/// ends (all of them, on a rank with no samples), then all are awaited. Every rank posts the
+/// same buckets in the same order, and each element gets the same sum as in one all-reduce.
+/// Installs its hook once, so a step allocates nothing.
+final class BucketedExchange: GradientExchange {
+    let bucketFloats: Int
+    private var collectives: Collectives?
+    private var grads: UnsafeMutablePointer<Float>?
+    private var total = 0
+    /// Offsets at and above `posted` are in flight.
+    private var posted = 0
+    private var armed = false
+    private var failure: Error?
+
+    init(bucketFloats: Int) { self.bucketFloats = bucketFloats }
+
+    /// Post every bucket lying at or above `from`.
+    private func post(downTo from: Int) {
+        guard armed, failure == nil, let c = collectives, let g = grads else { return }
+        do {
+            while posted > 0 {
+                let lower = max(0, posted - bucketFloats)
+                guard lower >= from else { break }
+                try c.startAllreduceSum(g + lower, count: posted - lower)
+                posted = lower
+            }
+            try c.progressPending()
+        } catch { failure = error }
+    }
+
+    func exchange(_ d: Distiller, generatorLoss: Double) throws -> (GeneratorUpdate, Double) {
+        if collectives == nil {
+            collectives = d.collectives
+            precondition(d.config.bucketFloats >= 1)
+            grads = d.studentParameters.grads
+            total = d.studentParameters.count
+            d.student.gradientHook = { [unowned self] from in self.post(downTo: from) }
+        }
+        try d.reduce(d.generatorOptimizer, d.generatorParameters.grads)
+        let gen = try d.updateGenerator(localLoss: generatorLoss)
+        var studentLoss = 0.0
+        for j in 0..<d.config.studentSteps {
+            d.studentDraw(j)
+            d.studentSamples()
+            posted = total
+            armed = true
+            let local = d.studentGradient()
+            post(downTo: 0)
+            armed = false
+            if let failure { self.failure = nil; throw failure }
+            try d.waitPending()
+            studentLoss = try d.updateStudent(localLoss: local)
+        }
         return (gen, studentLoss)
     }
 }

@@ -23,9 +23,17 @@ public protocol ConditionalNetwork: Sendable {
     /// `p.grads` when `paramGrads`, and writes dL/dx into `dx` when given.
     func backward(_ p: Parameters, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, batch: Int,
                   workspace: AnyObject, paramGrads: Bool)
+    /// Called by `backward` (on this workspace) as parameter gradients become final: hook(i)
+    /// means every gradient at flat offset >= i is complete, so it can be reduced while the
+    /// backward pass goes on (DDP's buckets). Networks that do not report call nothing; the
+    /// caller reduces whatever remains after `backward`.
+    func setGradientHook(_ hook: ((Int) -> Void)?, workspace: AnyObject)
 }
 
 extension ConditionalNetwork {
+    /// No progress reports: the whole gradient is final when `backward` returns.
+    public func setGradientHook(_ hook: ((Int) -> Void)?, workspace: AnyObject) {}
+
     /// out = F(x; c) with no class label.
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
                         batch: Int, workspace: AnyObject) {
@@ -96,6 +104,7 @@ public struct MLPNetwork: ConditionalNetwork {
         let g1: Tensor
         let g2: Tensor
         let batch: Int
+        var gradientHook: ((Int) -> Void)?
 
         init(_ n: MLPNetwork, batch: Int) {
             self.batch = batch
@@ -113,6 +122,12 @@ public struct MLPNetwork: ConditionalNetwork {
     }
 
     public func makeWorkspace(batch: Int) -> AnyObject { Workspace(self, batch: batch) }
+
+    /// The plain MLP reports after its head and after each hidden layer (whose weight, bias and
+    /// embedding map lie above every earlier layer's in the flat buffer).
+    public func setGradientHook(_ hook: ((Int) -> Void)?, workspace: AnyObject) {
+        unsafeDowncast(workspace, to: Workspace.self).gradientHook = hook
+    }
 
     /// Unconditional on classes.
     public var classes: Int { 0 }
@@ -173,6 +188,8 @@ public struct MLPNetwork: ConditionalNetwork {
         }
         let lastAct = ws.act[layers.count - 1].data
         head.backward(p, x: lastAct, dy: dOut, dx: g, batch: batch, paramGrads: paramGrads)
+        let report = paramGrads ? ws.gradientHook : nil
+        report?(head.weight)
         for i in stride(from: layers.count - 1, through: 0, by: -1) {
             SiLU.backward(x: ws.pre[i].data, sigmoid: ws.sig[i].data, dy: g, dx: g, count: n)
             if let emb { embLayers[i].backward(p, x: emb, dy: g, dx: nil, batch: batch, paramGrads: paramGrads) }
@@ -181,6 +198,7 @@ public struct MLPNetwork: ConditionalNetwork {
             if i > 0 || paramGrads || dx != nil {
                 layers[i].backward(p, x: input, dy: g, dx: target, batch: batch, paramGrads: paramGrads)
             }
+            report?(embeddingSize > 0 ? min(layers[i].weight, embLayers[i].weight) : layers[i].weight)
             swap(&g, &spare)
         }
     }

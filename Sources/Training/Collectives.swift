@@ -17,12 +17,13 @@ public protocol Collectives: AnyObject {
     /// The largest `value` over ranks.
     func allreduceMax(_ value: Int) throws -> Int
 
-    /// Start an in-place sum over ranks of `count` values at `buffer` without waiting. At most
-    /// one such reduction is in flight; the buffer must stay untouched until `finishPending`.
+    /// Start an in-place sum over ranks of `count` values at `buffer` without waiting. Up to
+    /// `maxPendingReductions` may be in flight (on disjoint buffers, started in the same order
+    /// on every rank); each buffer must stay untouched until `finishPending`.
     func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws
-    /// Let the in-flight reduction progress (a non-blocking test); no effect when none.
+    /// Let the in-flight reductions progress (non-blocking tests); no effect when none.
     func progressPending() throws
-    /// Wait for the in-flight reduction; no effect when none.
+    /// Wait for every in-flight reduction; no effect when none.
     func finishPending() throws
 
     /// The sum over ranks of the whole buffer `send` (`layout.count` values), of which this rank
@@ -46,6 +47,9 @@ public protocol Collectives: AnyObject {
     /// wait in a collective).
     func abort(code: Int32) -> Never
 }
+
+/// How many non-blocking reductions may be in flight at once (gradient buckets).
+public let maxPendingReductions = 32
 
 extension Collectives {
     /// Whether this is rank 0, the rank that logs and writes files.

@@ -9,7 +9,7 @@ public final class LocalCollectives: Collectives {
     public var size: Int { group.size }
     public var hostName: String { "local-\(rank)" }
     let group: LocalGroup
-    private var pending: (UnsafeMutablePointer<Float>, Int)?
+    private var pending: [(UnsafeMutablePointer<Float>, Int)] = []
 
     init(rank: Int, group: LocalGroup) {
         self.rank = rank
@@ -49,16 +49,16 @@ public final class LocalCollectives: Collectives {
 
     // The simulated reduction runs when it is waited for: the same arithmetic, no overlap.
     public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
-        precondition(pending == nil, "one non-blocking reduction at a time")
-        pending = (buffer, count)
+        precondition(pending.count < maxPendingReductions, "more than \(maxPendingReductions) reductions in flight")
+        pending.append((buffer, count))
     }
 
     public func progressPending() throws {}
 
     public func finishPending() throws {
-        guard let (b, n) = pending else { return }
-        pending = nil
-        try allreduceSum(b, count: n)
+        let all = pending
+        pending.removeAll(keepingCapacity: true)
+        for (b, n) in all { try allreduceSum(b, count: n) }
     }
 
     public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,

@@ -3,8 +3,10 @@ import SwiftMPI
 /// `Collectives` over an MPI communicator (SwiftMPI).
 public final class MPICollectives: Collectives {
     public let communicator: Communicator
-    /// The in-flight non-blocking reduction, reused so that posting one allocates nothing.
-    private let pending = Request()
+    /// The non-blocking reductions, reused so that posting one allocates nothing; the first
+    /// `inFlight` are in flight.
+    private let pending = (0..<maxPendingReductions).map { _ in Request() }
+    private var inFlight = 0
 
     public init(_ communicator: Communicator) { self.communicator = communicator }
 
@@ -28,11 +30,19 @@ public final class MPICollectives: Collectives {
     }
 
     public func startAllreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {
-        try communicator.iallreduce(buffer, count: count, op: .sum, reusing: pending)
+        precondition(inFlight < maxPendingReductions, "more than \(maxPendingReductions) reductions in flight")
+        try communicator.iallreduce(buffer, count: count, op: .sum, reusing: pending[inFlight])
+        inFlight += 1
     }
 
-    public func progressPending() throws { _ = try pending.test() }
-    public func finishPending() throws { try pending.wait() }
+    public func progressPending() throws {
+        for i in 0..<inFlight { _ = try pending[i].test() }
+    }
+
+    public func finishPending() throws {
+        for i in 0..<inFlight { try pending[i].wait() }
+        inFlight = 0
+    }
 
     public func reduceScatterSum(_ send: UnsafePointer<Float>, into receive: UnsafeMutablePointer<Float>,
                                  layout: BlockLayout) throws {

@@ -81,7 +81,7 @@ struct BenchDistill: ParsableCommand {
                 for k in kList {
                   for mode in try allreduce.split(separator: ",").map({ m -> GradientExchangeMode in
                       guard let mode = GradientExchangeMode(rawValue: String(m)) else {
-                          throw ValidationError("--allreduce: unknown mode '\(m)' (separate, overlap, fused)")
+                          throw ValidationError("--allreduce: unknown mode '\(m)' (separate, overlap, fused, bucketed)")
                       }
                       return mode
                   }) {

@@ -42,8 +42,9 @@ struct Distill: ParsableCommand {
     @Option(help: "Generator EMA decay once ramped up.") var emaDecay: Float?
     @Option(help: "EMA ramp-up: half-life capped at this fraction of the updates so far (0: plain EMA from initialisation).")
     var emaRampup: Float?
-    @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic) or fused (generator and first student update in one buffer).")
+    @Option(help: "Gradient all-reduce: separate, overlap (non-blocking, same arithmetic), fused (generator and first student update in one buffer) or bucketed (student gradients reduced in buckets during the backward pass, same arithmetic).")
     var allreduce: GradientExchangeMode?
+    @Option(help: "Bucket size in floats for --allreduce bucketed.") var bucketFloats: Int?
     @Option(help: "Class-conditional teacher: classifier-free guidance scale w of its score in the E- and M-step (1: conditional).")
     var guidance: Float?
     @Flag(help: "Shard both networks' Adam moments and the generator EMA over the ranks (ZeRO stage 1). Same results and checkpoints; needs --allreduce separate.")
@@ -63,7 +64,7 @@ struct Distill: ParsableCommand {
         .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
         .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
-        .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.guidance, \.guidance),
+        .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.guidance, \.guidance), .init(\.bucketFloats, \.bucketFloats),
         .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
         .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
     ]

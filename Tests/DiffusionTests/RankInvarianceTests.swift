@@ -18,6 +18,8 @@ final class RankInvarianceTests: XCTestCase {
         c.langevinSteps = 3
         c.studentSteps = 2
         c.allreduce = mode
+        // Small buckets: the bucketed mode posts many reductions per student update.
+        c.bucketFloats = 100
         let config = c
         return try LocalCollectives.run(ranks: ranks) { col -> [Float] in
             let d = try Distiller(config: config, collectives: col, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net,
@@ -43,7 +45,12 @@ final class RankInvarianceTests: XCTestCase {
         }
         // The overlapped exchange does the same arithmetic as the separate one.
         XCTAssertEqual(try distill(ranks: 2, batch: 30, mode: .overlap)[0], try distill(ranks: 2, batch: 30)[0])
-        // More ranks than samples: idle ranks still take part in every collective.
+        // So do gradient buckets posted during the backward pass.
+        XCTAssertEqual(try distill(ranks: 2, batch: 30, mode: .bucketed)[0], try distill(ranks: 2, batch: 30)[0])
+        XCTAssertEqual(try distill(ranks: 3, batch: 30, mode: .bucketed), try distill(ranks: 3, batch: 30))
+        // More ranks than samples: idle ranks (no backward pass, so no bucket reports) still
+        // take part in every collective, posting the same buckets.
+        XCTAssertEqual(try distill(ranks: 3, batch: 2, mode: .bucketed), try distill(ranks: 3, batch: 2))
         let sparse = try distill(ranks: 3, batch: 2)
         XCTAssertTrue(sparse.allSatisfy { $0 == sparse[0] })
         XCTAssertLessThan(relative(try distill(ranks: 1, batch: 2)[0], sparse[0]), 1e-5)

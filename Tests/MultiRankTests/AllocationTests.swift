@@ -31,7 +31,10 @@ final class AllocationTests: XCTestCase {
                         ["distill", "--init", initPath, "--batch", "16", "--langevin-steps", "2", "--eval-samples", "0"],
                         // The overlapped mode reuses one non-blocking request.
                         ["distill", "--init", initPath, "--batch", "16", "--langevin-steps", "2", "--eval-samples", "0",
-                         "--allreduce", "overlap", "--student-steps", "2"]] {
+                         "--allreduce", "overlap", "--student-steps", "2"],
+                        // Buckets posted from the backward pass through a hook installed once.
+                        ["distill", "--init", initPath, "--batch", "16", "--langevin-steps", "2", "--eval-samples", "0",
+                         "--allreduce", "bucketed", "--bucket-floats", "200", "--student-steps", "2"]] {
             let common = command + ["--log-every", "1000", "--checkpoint-every", "1000"]
             let short = try heapBlocks(common + ["--steps", "4"])
             let long = try heapBlocks(common + ["--steps", "54"])

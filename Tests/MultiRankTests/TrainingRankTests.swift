@@ -90,15 +90,17 @@ final class TrainingRankTests: XCTestCase {
     func testAllreduceModesOnTwoRanks() throws {
         let teacher = try Self.sharedTeacher()
         var finals: [String: [Float]] = [:]
-        for mode in ["separate", "overlap", "fused"] {
+        for mode in ["separate", "overlap", "fused", "bucketed"] {
             let out = try MPIRun.tempDir("ar-\(mode)")
-            let r = try emd(ranks: 2, Self.distillArgs(teacher, steps: 40) + ["--allreduce", mode, "--out", out.path])
+            // Small buckets: several non-blocking reductions per student update.
+            let r = try emd(ranks: 2, Self.distillArgs(teacher, steps: 40) + ["--allreduce", mode, "--bucket-floats", "300", "--out", out.path])
             XCTAssertEqual(r.status, 0, r.output)
             try ranksIdentical(out)
             let path = out.appendingPathComponent("generator.safetensors").path
             finals[mode] = try tensors(path, group: "generator") + tensors(path, group: "student")
         }
         XCTAssertEqual(finals["separate"], finals["overlap"], "overlap must not change the arithmetic")
+        XCTAssertEqual(finals["separate"], finals["bucketed"], "buckets must not change the arithmetic")
         XCTAssertNotEqual(finals["separate"], finals["fused"], "fused changes the schedule; identical results mean it did not run")
         assertClose(finals["separate"]!, finals["fused"]!, relative: 0.02, "fused vs separate after 40 steps")
     }

@@ -338,6 +338,32 @@ final class EDMUNetGradientTests: XCTestCase {
     }
 }
 
+final class GradientHookTests: XCTestCase {
+    /// The MLP reports, during its backward pass, offsets below which nothing is final yet and
+    /// above which every gradient is: after each report the gradients at and above the offset
+    /// already equal their final values.
+    func testMLPReportsFinishedGradientsTopDown() {
+        let net = MLPNetwork(inputSize: 5, hidden: 6, depth: 3, embeddingSize: 4)
+        let p = randomParameters(net.layout)
+        let batch = 3
+        let ws = net.makeWorkspace(batch: batch)
+        let x = randomArray(batch * 5, seed: 60), c = randomArray(batch, seed: 61), dy = randomArray(batch * 5, seed: 62)
+        var y = [Float](repeating: 0, count: batch * 5)
+        net.forward(p, x: x, c: c, out: &y, batch: batch, workspace: ws)
+        p.zeroGrads()
+        net.backward(p, dOut: dy, dx: nil, batch: batch, workspace: ws, paramGrads: true)
+        let final = Array(p.gradBuffer)
+        var reports: [Int] = [], snapshots: [[Float]] = []
+        net.setGradientHook({ from in reports.append(from); snapshots.append(Array(p.gradBuffer[from...])) }, workspace: ws)
+        p.zeroGrads()
+        net.backward(p, dOut: dy, dx: nil, batch: batch, workspace: ws, paramGrads: true)
+        XCTAssertEqual(reports.count, 4, "head and three hidden layers")
+        XCTAssertEqual(reports, reports.sorted(by: >), "reports go from the top of the buffer down")
+        XCTAssertEqual(reports.last, 0)
+        for (from, snapshot) in zip(reports, snapshots) { XCTAssertEqual(snapshot, Array(final[from...]), "final above \(from)") }
+    }
+}
+
 final class AttentionGradientTests: XCTestCase {
     /// Multi-head spatial self-attention: finite differences through the softmax, both maps
     /// and the norm, for one and two heads.
