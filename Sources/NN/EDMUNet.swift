@@ -207,15 +207,6 @@ public struct EDMUNetNetwork: ConditionalNetwork {
 
     public func makeWorkspace(batch: Int) -> AnyObject { Workspace(self, batch: batch) }
 
-    /// out[b] = concat(a[b], b[b]) along channels, for per-sample sizes na and nb.
-    func concat(_ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafePointer<Float>, _ nb: Int,
-                _ out: UnsafeMutablePointer<Float>, batch: Int) {
-        for s in 0..<batch {
-            (out + s * (na + nb)).update(from: a + s * na, count: na)
-            (out + s * (na + nb) + na).update(from: b + s * nb, count: nb)
-        }
-    }
-
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {
         let w = unsafeDowncast(workspace, to: Workspace.self)
@@ -258,7 +249,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
             let output = w.decOut[j].data
             switch st {
             case .upBlock(let blk, let att, let skip):
-                concat(h, hSize, w.enc[skip].data, encoderSizes[skip], w.decIn[j].data, batch: batch)
+                ChannelConcat.forward(h, hSize, w.enc[skip].data, encoderSizes[skip], w.decIn[j].data, batch: batch)
                 if let att {
                     blk.forward(p, w.decIn[j].data, emb: e, w.decBlockOut[j]!.data, batch: batch, cache: w.decCaches[j]!)
                     att.forward(p, w.decBlockOut[j]!.data, output, batch: batch, cache: w.decAtt[j]!)
@@ -304,13 +295,8 @@ public struct EDMUNetNetwork: ConditionalNetwork {
                              paramGrads: paramGrads)
                 // Split d(concat): the first part is the previous output's gradient, the second
                 // adds to the skip's.
-                let na = blk.inSize - encoderSizes[skip], nb = encoderSizes[skip]
-                let gs = w.gEnc[skip].data
-                for s in 0..<batch {
-                    (cur + s * na).update(from: spare2 + s * (na + nb), count: na)
-                    let src = spare2 + s * (na + nb) + na, dst = gs + s * nb
-                    for i in 0..<nb { dst[i] += src[i] }
-                }
+                ChannelConcat.backward(spare2, blk.inSize - encoderSizes[skip], encoderSizes[skip], cur,
+                                       addTo: w.gEnc[skip].data, batch: batch)
             case .up(let upsample, let conv):
                 conv.backward(p, x: w.decIn[j].data, dy: cur, dx: spare, batch: batch, col: w.col, paramGrads: paramGrads)
                 upsample.backward(dy: spare, dx: cur, batch: batch)

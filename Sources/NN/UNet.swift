@@ -116,25 +116,6 @@ public struct UNetNetwork: ConditionalNetwork {
         }
     }
 
-    /// out[b] = concat(a[b], b[b]) along channels, for per-sample sizes na and nb.
-    func concat(_ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafePointer<Float>, _ nb: Int,
-                _ out: UnsafeMutablePointer<Float>, batch: Int) {
-        for s in 0..<batch {
-            (out + s * (na + nb)).update(from: a + s * na, count: na)
-            (out + s * (na + nb) + na).update(from: b + s * nb, count: nb)
-        }
-    }
-
-    /// Split a gradient of a concatenation: first part into `da` (overwrite), second added to `db`.
-    func split(_ g: UnsafePointer<Float>, _ na: Int, _ nb: Int, _ da: UnsafeMutablePointer<Float>,
-               addTo db: UnsafeMutablePointer<Float>, batch: Int) {
-        for s in 0..<batch {
-            (da + s * na).update(from: g + s * (na + nb), count: na)
-            let src = g + s * (na + nb) + na, dst = db + s * nb
-            for i in 0..<nb { dst[i] += src[i] }
-        }
-    }
-
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {
         let w = unsafeDowncast(workspace, to: Workspace.self)
@@ -153,10 +134,10 @@ public struct UNetNetwork: ConditionalNetwork {
         pool2.forward(p, w.h2.data, w.p2.data, batch: batch, col: w.col)
         mid.forward(p, w.p2.data, emb: e, w.h3.data, batch: batch, cache: w.cMid)
         up2.forward(w.h3.data, w.u2.data, batch: batch)
-        concat(w.u2.data, 2 * ch * a2, w.h2.data, 2 * ch * a2, w.cat2.data, batch: batch)
+        ChannelConcat.forward(w.u2.data, 2 * ch * a2, w.h2.data, 2 * ch * a2, w.cat2.data, batch: batch)
         dec2.forward(p, w.cat2.data, emb: e, w.h4.data, batch: batch, cache: w.cDec2)
         up1.forward(w.h4.data, w.u1.data, batch: batch)
-        concat(w.u1.data, 2 * ch * a1, w.h1.data, ch * a1, w.cat1.data, batch: batch)
+        ChannelConcat.forward(w.u1.data, 2 * ch * a1, w.h1.data, ch * a1, w.cat1.data, batch: batch)
         dec1.forward(p, w.cat1.data, emb: e, w.h5.data, batch: batch, cache: w.cDec1)
         outNorm.forward(p, w.h5.data, w.n5.data, batch: batch, cache: w.outNormCache)
         SiLU.forward(w.n5.data, w.a5.data, count: batch * ch * a1)
@@ -178,12 +159,12 @@ public struct UNetNetwork: ConditionalNetwork {
         dec1.backward(p, x: w.cat1.data, emb: e, dy: g1, dx: big, dEmb: dE, batch: batch, cache: w.cDec1,
                       paramGrads: paramGrads)
         w.gSkip1.zero()
-        split(big, 2 * ch * a1, ch * a1, g0, addTo: w.gSkip1.data, batch: batch)
+        ChannelConcat.backward(big, 2 * ch * a1, ch * a1, g0, addTo: w.gSkip1.data, batch: batch)
         up1.backward(dy: g0, dx: g1, batch: batch)  // g1 = d h4
         dec2.backward(p, x: w.cat2.data, emb: e, dy: g1, dx: big, dEmb: dE, batch: batch, cache: w.cDec2,
                       paramGrads: paramGrads)
         w.gSkip2.zero()
-        split(big, 2 * ch * a2, 2 * ch * a2, g0, addTo: w.gSkip2.data, batch: batch)
+        ChannelConcat.backward(big, 2 * ch * a2, 2 * ch * a2, g0, addTo: w.gSkip2.data, batch: batch)
         up2.backward(dy: g0, dx: g1, batch: batch)  // g1 = d h3
         mid.backward(p, x: w.p2.data, emb: e, dy: g1, dx: g0, dEmb: dE, batch: batch, cache: w.cMid,
                      paramGrads: paramGrads)

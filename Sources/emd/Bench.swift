@@ -175,26 +175,10 @@ struct Bench: ParsableCommand {
         let ws = net.makeWorkspace(batch: batch)
         let x = Tensor(shape: [batch, 784]), y = Tensor(shape: [batch, 784]), c = Tensor(shape: [batch])
         x.fill(0.1)
-        let n = 1024
-        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), cc = Tensor(shape: [n, n])
-        a.fill(0.5); b.fill(0.25)
-        func mlpStep() {
+        let (step, interleaved) = timedAlongsideSgemm(repeats: max(repeats, 5)) {
             net.forward(p, x: x.data, c: c.data, out: y.data, batch: batch, workspace: ws)
             net.backward(p, dOut: y.data, dx: nil, batch: batch, workspace: ws, paramGrads: true)
         }
-        func gemm1024() { BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: cc.data, ldc: n) }
-        mlpStep(); gemm1024()
-        var stepTimes: [Double] = [], gemmTimes: [Double] = []
-        for _ in 0..<max(repeats, 5) {
-            var t0 = MPI.wallTime()
-            mlpStep()
-            stepTimes.append(MPI.wallTime() - t0)
-            t0 = MPI.wallTime()
-            gemm1024(); gemm1024()
-            gemmTimes.append((MPI.wallTime() - t0) / 2)
-        }
-        let step = median(stepTimes)
-        let interleaved = 2 * Double(n * n * n) / median(gemmTimes) / 1e9
         // FLOPs issued: forward and weight-gradient products of every layer, input-gradient
         // products of every layer but the first (no dx for the input).
         let dims = [(784, 1024), (1024, 1024), (1024, 1024), (1024, 784)]
@@ -233,28 +217,33 @@ struct Bench: ParsableCommand {
         let d = side * side
         let x = Tensor(shape: [batch, d]), y = Tensor(shape: [batch, d]), c = Tensor(shape: [batch])
         for i in 0..<(batch * d) { x.data[i] = Float(i % 17) / 17 - 0.5 }
-        let n = 1024
-        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), cc = Tensor(shape: [n, n])
-        a.fill(0.5); b.fill(0.25)
-        func step() {
+        let (t, interleaved) = timedAlongsideSgemm(repeats: max(repeats, 3)) {
             net.forward(p, x: x.data, c: c.data, out: y.data, batch: batch, workspace: ws)
             net.backward(p, dOut: y.data, dx: nil, batch: batch, workspace: ws, paramGrads: true)
         }
-        step()
+        let flops = 3 * 2 * Double(net.macsPerSample) * Double(batch)
+        return ["channels": channels, "side": side, "batch": batch, "conv_scratch_floats": budget, "seconds_per_step": t,
+                "samples_per_s": Double(batch) / t, "gflops": flops / t / 1e9, "sgemm_1024_interleaved_gflops": interleaved]
+    }
+
+    /// Median seconds of `step` and the GFLOP/s of an sgemm(1024) timed after each step under
+    /// the same load (this VM's speed drifts within a minute), after one warm-up of each.
+    func timedAlongsideSgemm(repeats: Int, _ step: () -> Void) -> (seconds: Double, sgemmGFLOPs: Double) {
+        let n = 1024
+        let a = Tensor(shape: [n, n]), b = Tensor(shape: [n, n]), c = Tensor(shape: [n, n])
+        a.fill(0.5); b.fill(0.25)
+        func gemm() { BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n) }
+        step(); gemm()
         var stepTimes: [Double] = [], gemmTimes: [Double] = []
-        for _ in 0..<max(repeats, 3) {
+        for _ in 0..<repeats {
             var t0 = MPI.wallTime()
             step()
             stepTimes.append(MPI.wallTime() - t0)
             t0 = MPI.wallTime()
-            BLAS.gemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: cc.data, ldc: n)
-            gemmTimes.append(MPI.wallTime() - t0)
+            gemm(); gemm()
+            gemmTimes.append((MPI.wallTime() - t0) / 2)
         }
-        let t = median(stepTimes)
-        let flops = 3 * 2 * Double(net.macsPerSample) * Double(batch)
-        return ["channels": channels, "side": side, "batch": batch, "conv_scratch_floats": budget, "seconds_per_step": t,
-                "samples_per_s": Double(batch) / t, "gflops": flops / t / 1e9,
-                "sgemm_1024_interleaved_gflops": 2 * Double(n * n * n) / median(gemmTimes) / 1e9]
+        return (median(stepTimes), 2 * Double(n * n * n) / median(gemmTimes) / 1e9)
     }
 
     func allreduce(_ comm: Communicator, bytes: Int) throws -> [String: Any] {
