@@ -69,7 +69,5 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
 
 extension TeacherConfig {
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
-    public static let resumableKeys: Set<String> = ["steps", "logEvery", "checkpointEvery", "keepCheckpoints", "optimizerSharding",
-                                                   // Checked by the network comparison (older checkpoints lack it).
-                                                   "network.classes"]
+    public static let resumableKeys: Set<String> = ["steps", "logEvery", "checkpointEvery", "keepCheckpoints", "optimizerSharding"]
 }

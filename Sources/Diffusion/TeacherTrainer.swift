@@ -144,7 +144,8 @@ public final class TeacherTrainer: Trainable {
             throw ConfigError("\(c.path): checkpoint network \(StrictConfig.json(saved)) differs from the configured \(StrictConfig.json(config.network))")
         }
         try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
-                                      mutable: TeacherConfig.resumableKeys.union(allowedChanges), source: c.path)
+                                      mutable: TeacherConfig.resumableKeys.union(allowedChanges), source: c.path,
+                                      defaults: StrictConfig.json(TeacherConfig()))
         try c.load(group: "params", layout: network.layout, into: parameters.values)
         let whole = Tensor(shape: [parameters.count])
         for (group, state) in Self.optimizerGroups {

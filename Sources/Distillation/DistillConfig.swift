@@ -164,7 +164,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
 
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
     public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints",
-                                                   "optimizerSharding", "network.classes", "bucketFloats"]
+                                                   "optimizerSharding", "bucketFloats"]
 
     /// The EMA decay applied at generator update `t` (1 for the first update): `emaDecay`, or
     /// less while `emaRampup * t` is shorter than its half-life.

@@ -48,7 +48,8 @@ extension Distiller {
     public func restore(_ c: Checkpoint) throws {
         try CheckpointKind.generator.check(c)
         try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
-                                      mutable: DistillConfig.resumableKeys.union(allowedChanges), source: c.path)
+                                      mutable: DistillConfig.resumableKeys.union(allowedChanges), source: c.path,
+                                      defaults: StrictConfig.json(DistillConfig()))
         try ConfigCompatibility.check(saved: try c.meta("edm"), current: StrictConfig.json(edm), mutable: [],
                                       source: c.path + " (teacher's EDM settings)")
         for (group, p) in parameterGroups { try c.load(group: group, layout: network.layout, into: p.values) }

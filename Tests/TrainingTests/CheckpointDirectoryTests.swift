@@ -108,4 +108,20 @@ final class MetricsLogTests: XCTestCase {
             XCTAssertNoThrow(try JSONSerialization.jsonObject(with: Data(line.utf8)), String(line))
         }
     }
+
+    /// A setting added after a checkpoint was written matches when the current value is its
+    /// default (the older run computed the default), and only then; nested keys too.
+    func testSettingsAddedSinceTheCheckpointMatchTheirDefaults() throws {
+        let saved = #"{"lr": 0.1, "net": {"width": 8}}"#
+        let defaults = #"{"lr": 0.001, "dropout": 0.1, "net": {"width": 4, "classes": 0}}"#
+        XCTAssertNoThrow(try ConfigCompatibility.check(saved: saved, current: #"{"lr": 0.1, "dropout": 0.1, "net": {"width": 8, "classes": 0}}"#,
+                                                       mutable: [], source: "c", defaults: defaults))
+        XCTAssertThrowsError(try ConfigCompatibility.check(saved: saved, current: #"{"lr": 0.1, "dropout": 0.2, "net": {"width": 8, "classes": 0}}"#,
+                                                           mutable: [], source: "c", defaults: defaults)) { XCTAssertTrue("\($0)".contains("dropout")) }
+        XCTAssertThrowsError(try ConfigCompatibility.check(saved: saved, current: #"{"lr": 0.1, "dropout": 0.1, "net": {"width": 8, "classes": 10}}"#,
+                                                           mutable: [], source: "c", defaults: defaults)) { XCTAssertTrue("\($0)".contains("net.classes")) }
+        // Without defaults a new key is a difference, as before.
+        XCTAssertThrowsError(try ConfigCompatibility.check(saved: saved, current: #"{"lr": 0.1, "dropout": 0.1, "net": {"width": 8, "classes": 0}}"#,
+                                                           mutable: [], source: "c"))
+    }
 }
