@@ -30,7 +30,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
 
     let fourier: FourierEmbedding
     let embed: Linear
-    let labelTable: Int?
+    let labelEmbedding: LabelEmbedding?
     let stem: Conv2D
     let encoder: [Stage]
     let mid1: ResidualConvBlock
@@ -63,7 +63,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         var l = ParameterLayout()
         fourier = FourierEmbedding(dimension: embedding)
         embed = Linear(&l, "embed", in: embedding, out: ce)
-        labelTable = classes > 0 ? l.add("label_embed", shape: [classes + 1, ce], init: .uniform(1)) : nil
+        labelEmbedding = classes > 0 ? LabelEmbedding(&l, "label_embed", classes: classes, width: ce) : nil
         var ch = c * multipliers[0], s = side
         stem = Conv2D(&l, "stem", in: imageChannels, out: ch, height: s, width: s)
         var skips: [(channels: Int, side: Int)] = [(ch, s)]
@@ -214,16 +214,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         w.input.data.update(from: x, count: batch * inputSize)
         fourier.forward(c, w.fourierOut.data, batch: batch)
         embed.forward(p, w.fourierOut.data, w.embPre.data, batch: batch)
-        if let table = labelTable {
-            let ce = embWidth
-            for b in 0..<batch {
-                var label = Int(labels?[b] ?? Int32(classes))
-                if label < 0 || label > classes { label = classes }
-                w.labels[b] = Int32(label)
-                let row = p.values + table + label * ce, e = w.embPre.data + b * ce
-                for i in 0..<ce { e[i] += row[i] }
-            }
-        }
+        labelEmbedding?.forward(p, labels: labels, into: w.embPre.data, used: w.labels, batch: batch)
         SiLU.forward(w.embPre.data, w.emb.data, count: batch * embWidth)
         let e = UnsafePointer(w.emb.data)
         stem.forward(p, w.input.data, w.enc[0].data, batch: batch, col: w.col)
@@ -269,6 +260,21 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         outConv.forward(p, w.a5.data, out, batch: batch, col: w.col)
     }
 
+    /// Backward of a residual block followed by its attention (if any): `dy` at the stage's
+    /// output, the block input's gradient written to `dx`, `scratch` holding the gradient
+    /// between the two.
+    func stageBackward(_ p: Parameters, _ blk: ResidualConvBlock, _ blkCache: ResidualConvBlock.Cache, _ att: SpatialAttention?,
+                       _ attCache: SpatialAttention.Cache?, input: UnsafePointer<Float>, blockOut: UnsafePointer<Float>?,
+                       dy: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                       emb: UnsafePointer<Float>, dEmb: UnsafeMutablePointer<Float>, batch: Int, paramGrads: Bool) {
+        var g = dy
+        if let att, let attCache, let blockOut {
+            att.backward(p, x: blockOut, dy: dy, dx: scratch, batch: batch, cache: attCache, paramGrads: paramGrads)
+            g = UnsafePointer(scratch)
+        }
+        blk.backward(p, x: input, emb: emb, dy: g, dx: dx, dEmb: dEmb, batch: batch, cache: blkCache, paramGrads: paramGrads)
+    }
+
     public func backward(_ p: Parameters, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, batch: Int,
                          workspace: AnyObject, paramGrads: Bool) {
         let w = unsafeDowncast(workspace, to: Workspace.self)
@@ -285,14 +291,8 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         for (j, st) in decoder.enumerated().reversed() {
             switch st {
             case .upBlock(let blk, let att, let skip):
-                var dy = UnsafePointer(cur)
-                if let att {
-                    att.backward(p, x: w.decBlockOut[j]!.data, dy: cur, dx: spare, batch: batch, cache: w.decAtt[j]!,
-                                 paramGrads: paramGrads)
-                    dy = UnsafePointer(spare)
-                }
-                blk.backward(p, x: w.decIn[j].data, emb: e, dy: dy, dx: spare2, dEmb: dE, batch: batch, cache: w.decCaches[j]!,
-                             paramGrads: paramGrads)
+                stageBackward(p, blk, w.decCaches[j]!, att, w.decAtt[j], input: w.decIn[j].data, blockOut: w.decBlockOut[j]?.data,
+                              dy: cur, scratch: spare, dx: spare2, emb: e, dEmb: dE, batch: batch, paramGrads: paramGrads)
                 // Split d(concat): the first part is the previous output's gradient, the second
                 // adds to the skip's.
                 ChannelConcat.backward(spare2, blk.inSize - encoderSizes[skip], encoderSizes[skip], cur,
@@ -315,14 +315,8 @@ public struct EDMUNetNetwork: ConditionalNetwork {
             for k in 0..<(batch * n) { cur[k] += gs[k] }
             switch st {
             case .block(let blk, let att):
-                var dy = UnsafePointer(cur)
-                if let att {
-                    att.backward(p, x: w.encBlockOut[i]!.data, dy: cur, dx: spare, batch: batch, cache: w.encAtt[i]!,
-                                 paramGrads: paramGrads)
-                    dy = UnsafePointer(spare)
-                }
-                blk.backward(p, x: w.enc[i].data, emb: e, dy: dy, dx: spare2, dEmb: dE, batch: batch, cache: w.encCaches[i]!,
-                             paramGrads: paramGrads)
+                stageBackward(p, blk, w.encCaches[i]!, att, w.encAtt[i], input: w.enc[i].data, blockOut: w.encBlockOut[i]?.data,
+                              dy: cur, scratch: spare, dx: spare2, emb: e, dEmb: dE, batch: batch, paramGrads: paramGrads)
             case .down(let conv):
                 conv.backward(p, x: w.enc[i].data, dy: cur, dx: spare2, batch: batch, col: w.col, paramGrads: paramGrads)
             default: preconditionFailure()
@@ -335,13 +329,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         if paramGrads {
             SiLU.backward(x: w.embPre.data, dy: dE, dx: dE, count: batch * embWidth)
             embed.backward(p, x: w.fourierOut.data, dy: dE, dx: nil, batch: batch)
-            if let table = labelTable {
-                let ce = embWidth
-                for b in 0..<batch {
-                    let row = p.grads + table + Int(w.labels[b]) * ce, g = dE + b * ce
-                    for i in 0..<ce { row[i] += g[i] }
-                }
-            }
+            labelEmbedding?.backward(p, used: w.labels, dEmb: dE, batch: batch)
         }
     }
 }

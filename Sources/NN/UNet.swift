@@ -19,8 +19,8 @@ public struct UNetNetwork: ConditionalNetwork {
 
     let fourier: FourierEmbedding
     let embed: Linear
-    /// Offset of the [classes + 1, 2 channels] label table (classes > 0).
-    let labelTable: Int?
+    /// The class conditioning (classes > 0).
+    let labelEmbedding: LabelEmbedding?
     let stem: Conv2D
     let down1: ResidualConvBlock
     let pool1: Conv2D
@@ -45,7 +45,7 @@ public struct UNetNetwork: ConditionalNetwork {
         var l = ParameterLayout()
         fourier = FourierEmbedding(dimension: embedding)
         embed = Linear(&l, "embed", in: embedding, out: ce)
-        labelTable = classes > 0 ? l.add("label_embed", shape: [classes + 1, ce], init: .uniform(1)) : nil
+        labelEmbedding = classes > 0 ? LabelEmbedding(&l, "label_embed", classes: classes, width: ce) : nil
         stem = Conv2D(&l, "stem", in: 1, out: c, height: s1, width: s1)
         down1 = ResidualConvBlock(&l, "down1", in: c, out: c, height: s1, width: s1, embedding: ce, groups: g)
         pool1 = Conv2D(&l, "pool1", in: c, out: 2 * c, stride: 2, height: s1, width: s1)
@@ -103,19 +103,6 @@ public struct UNetNetwork: ConditionalNetwork {
 
     public func makeWorkspace(batch: Int) -> AnyObject { Workspace(self, batch: batch) }
 
-    /// Add each sample's label row to the embedding before its SiLU (labels nil: "no class").
-    func addLabelRows(_ p: Parameters, _ labels: UnsafePointer<Int32>?, _ w: Workspace, batch: Int) {
-        guard let table = labelTable else { return }
-        let ce = 2 * channels
-        for b in 0..<batch {
-            var label = Int(labels?[b] ?? Int32(classes))
-            if label < 0 || label > classes { label = classes }
-            w.labels[b] = Int32(label)
-            let row = p.values + table + label * ce, e = w.embPre.data + b * ce
-            for i in 0..<ce { e[i] += row[i] }
-        }
-    }
-
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {
         let w = unsafeDowncast(workspace, to: Workspace.self)
@@ -124,7 +111,7 @@ public struct UNetNetwork: ConditionalNetwork {
         w.input.data.update(from: x, count: batch * a1)
         fourier.forward(c, w.fourierOut.data, batch: batch)
         embed.forward(p, w.fourierOut.data, w.embPre.data, batch: batch)
-        addLabelRows(p, labels, w, batch: batch)
+        labelEmbedding?.forward(p, labels: labels, into: w.embPre.data, used: w.labels, batch: batch)
         SiLU.forward(w.embPre.data, w.emb.data, count: batch * 2 * ch)
         let e = UnsafePointer(w.emb.data)
         stem.forward(p, w.input.data, w.h0.data, batch: batch, col: w.col)
@@ -180,13 +167,7 @@ public struct UNetNetwork: ConditionalNetwork {
         if paramGrads {
             SiLU.backward(x: w.embPre.data, dy: dE, dx: dE, count: batch * 2 * ch)
             embed.backward(p, x: w.fourierOut.data, dy: dE, dx: nil, batch: batch)
-            if let table = labelTable {
-                let ce = 2 * ch
-                for b in 0..<batch {
-                    let row = p.grads + table + Int(w.labels[b]) * ce, g = dE + b * ce
-                    for i in 0..<ce { row[i] += g[i] }
-                }
-            }
+            labelEmbedding?.backward(p, used: w.labels, dEmb: dE, batch: batch)
         }
     }
 }
