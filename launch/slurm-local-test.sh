@@ -95,8 +95,11 @@ common=(distill --teacher mixture --init "$out/init/teacher.safetensors" --batch
 job() {  # job NAME ENV... -- EMD ARGS: submit, wait, print the exit code
   local name="$1"; shift
   local envs=(); while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
-  env "${envs[@]}" sbatch --parsable --wait --ntasks=2 --time=10 --job-name="emd-$name" \
+  env "${envs[@]}" sbatch --parsable --ntasks=2 --time=10 --job-name="emd-$name" \
       --output="$out/$name.log" launch/slurm.sbatch "$@" --out "$out/$name" > "$out/$name.jobid" 2>"$out/$name.sbatch-err" || true
+  # Poll every 0.2 s (sbatch --wait backs off to several seconds between polls).
+  local id; id=$(cat "$out/$name.jobid")
+  for _ in $(seq 1 3000); do squeue -h -j "$id" 2>/dev/null | grep -q . || break; sleep 0.2; done
   sacct_free_state "$name"
 }
 # No accounting here: read the exit code from the slurmctld log via scontrol while it is kept.

@@ -7,38 +7,23 @@
 // vector registers; the multiplier and addend take two more, so AVX2 uses the memory form for
 // them, which its load ports absorb).
 
-__attribute__((target("avx512f")))
-static void loop512(long n, float m, float c, float out[16]) {
-    __m512 a[16];
-    const __m512 vm = _mm512_set1_ps(m), vc = _mm512_set1_ps(c);
-    for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long k = 0; k < n; k++) {
-        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(a[i], vm, vc);
+// One loop per vector width, written once: NAME, the target attribute, the vector type and its
+// broadcast, fused multiply-add and first-lane intrinsics.
+#define EMD_FMA_LOOP(NAME, TARGET, VEC, SET1, FMADD, FIRST)                                     \
+    __attribute__((target(TARGET)))                                                              \
+    static void NAME(long n, float m, float c, float out[16]) {                                  \
+        VEC a[16];                                                                               \
+        const VEC vm = SET1(m), vc = SET1(c);                                                    \
+        for (int i = 0; i < 16; i++) a[i] = SET1((float)i);                                      \
+        for (long k = 0; k < n; k++) {                                                           \
+            for (int i = 0; i < 16; i++) a[i] = FMADD(a[i], vm, vc);                             \
+        }                                                                                        \
+        for (int i = 0; i < 16; i++) out[i] = FIRST(a[i]);                                       \
     }
-    for (int i = 0; i < 16; i++) out[i] = _mm512_cvtss_f32(a[i]);
-}
 
-__attribute__((target("avx2,fma")))
-static void loop256(long n, float m, float c, float out[16]) {
-    __m256 a[16];
-    const __m256 vm = _mm256_set1_ps(m), vc = _mm256_set1_ps(c);
-    for (int i = 0; i < 16; i++) a[i] = _mm256_set1_ps((float)i);
-    for (long k = 0; k < n; k++) {
-        for (int i = 0; i < 16; i++) a[i] = _mm256_fmadd_ps(a[i], vm, vc);
-    }
-    for (int i = 0; i < 16; i++) out[i] = _mm256_cvtss_f32(a[i]);
-}
-
-__attribute__((target("fma")))
-static void loop128(long n, float m, float c, float out[16]) {
-    __m128 a[16];
-    const __m128 vm = _mm_set1_ps(m), vc = _mm_set1_ps(c);
-    for (int i = 0; i < 16; i++) a[i] = _mm_set1_ps((float)i);
-    for (long k = 0; k < n; k++) {
-        for (int i = 0; i < 16; i++) a[i] = _mm_fmadd_ps(a[i], vm, vc);
-    }
-    for (int i = 0; i < 16; i++) out[i] = _mm_cvtss_f32(a[i]);
-}
+EMD_FMA_LOOP(loop512, "avx512f", __m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_cvtss_f32)
+EMD_FMA_LOOP(loop256, "avx2,fma", __m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_cvtss_f32)
+EMD_FMA_LOOP(loop128, "fma", __m128, _mm_set1_ps, _mm_fmadd_ps, _mm_cvtss_f32)
 
 int emd_cpu_supports(const char *feature) {
     __builtin_cpu_init();

@@ -128,6 +128,17 @@ public enum Draws {
         unitFloat(key.block(0)[0])
     }
 
+    /// `rows` rows of `dimension` normals times `scale`, row r from the stream of sample index
+    /// `firstIndex + r` (so a row's values do not depend on how samples are chunked).
+    public static func normalRows(seed: UInt64, step: Int, purpose: Purpose, firstIndex: Int, rows: Int,
+                                  dimension: Int, scale: Float = 1, into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = out + r * dimension
+            normal(DrawKey(seed: seed, step: step, purpose: purpose, index: firstIndex + r), into: row, count: dimension)
+            if scale != 1 { for i in 0..<dimension { row[i] *= scale } }
+        }
+    }
+
     /// Normals as an array (convenience, allocates).
     public static func normals(_ key: DrawKey, count: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: count) { buf, n in

@@ -58,11 +58,8 @@ public enum Sampler: String, Codable, Sendable, CaseIterable {
         var start = 0
         while start < count {
             let n = min(chunk, count - start)
-            for b in 0..<n {
-                Draws.normal(DrawKey(seed: seed, step: 0, purpose: .sampling, index: first + start + b),
-                             into: x.data + b * d, count: d)
-            }
-            for i in 0..<(n * d) { x[i] *= t[0] }
+            Draws.normalRows(seed: seed, step: 0, purpose: .sampling, firstIndex: first + start, rows: n, dimension: d,
+                             scale: t[0], into: x.data)
             for i in 0..<steps {
                 if let stop, stop() { return nil }
                 let ti = t[i], tn = t[i + 1]
@@ -97,11 +94,6 @@ public struct SamplingStopped: Error, CustomStringConvertible {
     public let completed: Int
     /// Samples asked for.
     public let total: Int
-
-    public init(completed: Int, total: Int) {
-        self.completed = completed
-        self.total = total
-    }
 
     public var description: String { "sampling stopped after \(completed) of \(total) samples" }
 }

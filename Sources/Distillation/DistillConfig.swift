@@ -46,13 +46,7 @@ public struct NoiseLevels: Sendable, Equatable {
     public let initial: Float
     /// h_z = zStep * sigma^2.
     public let zStep: Float
-
-    public init(lo: Float, hi: Float, initial: Float, zStep: Float) {
-        self.lo = lo
-        self.hi = hi
-        self.initial = initial
-        self.zStep = zStep
-    }
+    // Made only by `DistillConfig.noiseLevels` (the synthesised memberwise initialiser).
 }
 
 /// The M-step's per-sample weight w(sigma).

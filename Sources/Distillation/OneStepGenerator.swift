@@ -42,11 +42,8 @@ public struct OneStepGenerator {
         var start = 0
         while start < count {
             let n = min(chunk, count - start)
-            for b in 0..<n {
-                Draws.normal(DrawKey(seed: seed, step: 0, purpose: .evaluation, index: first + start + b),
-                             into: zt.data + b * d, count: d)
-            }
-            for i in 0..<(n * d) { zt[i] *= sigmaInit }
+            Draws.normalRows(seed: seed, step: 0, purpose: .evaluation, firstIndex: first + start, rows: n, dimension: d,
+                             scale: sigmaInit, into: zt.data)
             out.withUnsafeMutableBufferPointer { o in
                 if let labels {
                     labels.withUnsafeBufferPointer { l in

@@ -1,7 +1,6 @@
 /// Normalisation over groups of contiguous elements with a per-channel affine map; the shared
 /// kernel behind LayerNorm (one group per row) and GroupNorm.
-@usableFromInline
-struct GroupedNorm: Sendable {
+public struct GroupedNorm: Sendable {
     let groupsPerSample: Int
     let channelsPerGroup: Int
     let spatial: Int
@@ -84,22 +83,25 @@ public final class NormCache {
     }
 }
 
-/// Layer normalisation over the last dimension of [batch, features], with gain and bias.
-public struct LayerNorm: Sendable {
-    public let features: Int
-    public let gamma: Int
-    public let beta: Int
-    let kernel: GroupedNorm
+/// A normalisation layer: one `GroupedNorm` kernel with a gain and a bias per channel. The
+/// forward and backward passes are shared by every conformer.
+public protocol AffineNormalization: Sendable {
+    /// Offsets of the gain and the bias in the parameter arena.
+    var gamma: Int { get }
+    var beta: Int { get }
+    /// The normalisation kernel (its groups per sample, group size and epsilon).
+    var kernel: GroupedNorm { get }
+}
 
-    public init(_ layout: inout ParameterLayout, _ name: String, features: Int, epsilon: Float = 1e-5) {
-        self.features = features
-        (gamma, beta) = layout.scope(name) { l in
-            (l.add("weight", shape: [features], init: .ones), l.add("bias", shape: [features], init: .zeros))
+extension AffineNormalization {
+    /// The gain (ones) and bias (zeros) of `channels` channels, under `name`.
+    static func affineParameters(_ layout: inout ParameterLayout, _ name: String, channels: Int) -> (Int, Int) {
+        layout.scope(name) { l in
+            (l.add("weight", shape: [channels], init: .ones), l.add("bias", shape: [channels], init: .zeros))
         }
-        kernel = GroupedNorm(groupsPerSample: 1, channelsPerGroup: features, spatial: 1, epsilon: epsilon)
     }
 
-    public func makeCache(batch: Int) -> NormCache { NormCache(groups: batch) }
+    public func makeCache(batch: Int) -> NormCache { NormCache(groups: batch * kernel.groupsPerSample) }
 
     public func forward(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
                         cache: NormCache) {
@@ -115,14 +117,28 @@ public struct LayerNorm: Sendable {
     }
 }
 
+/// Layer normalisation over the last dimension of [batch, features], with gain and bias.
+public struct LayerNorm: AffineNormalization {
+    public let features: Int
+    public let gamma: Int
+    public let beta: Int
+    public let kernel: GroupedNorm
+
+    public init(_ layout: inout ParameterLayout, _ name: String, features: Int, epsilon: Float = 1e-5) {
+        self.features = features
+        (gamma, beta) = Self.affineParameters(&layout, name, channels: features)
+        kernel = GroupedNorm(groupsPerSample: 1, channelsPerGroup: features, spatial: 1, epsilon: epsilon)
+    }
+}
+
 /// Group normalisation of [batch, channels, height, width] over channel groups.
-public struct GroupNorm: Sendable {
+public struct GroupNorm: AffineNormalization {
     public let channels: Int
     public let groups: Int
     public let spatial: Int
     public let gamma: Int
     public let beta: Int
-    let kernel: GroupedNorm
+    public let kernel: GroupedNorm
 
     public init(_ layout: inout ParameterLayout, _ name: String, channels: Int, groups: Int, spatial: Int,
                 epsilon: Float = 1e-5) {
@@ -130,25 +146,8 @@ public struct GroupNorm: Sendable {
         self.channels = channels
         self.groups = groups
         self.spatial = spatial
-        (gamma, beta) = layout.scope(name) { l in
-            (l.add("weight", shape: [channels], init: .ones), l.add("bias", shape: [channels], init: .zeros))
-        }
+        (gamma, beta) = Self.affineParameters(&layout, name, channels: channels)
         kernel = GroupedNorm(groupsPerSample: groups, channelsPerGroup: channels / groups, spatial: spatial,
                              epsilon: epsilon)
-    }
-
-    public func makeCache(batch: Int) -> NormCache { NormCache(groups: batch * groups) }
-
-    public func forward(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
-                        cache: NormCache) {
-        kernel.forward(gamma: p.values + gamma, beta: p.values + beta, x: x, y: y, mean: cache.mean.data,
-                       rstd: cache.rstd.data, batch: batch)
-    }
-
-    public func backward(_ p: Parameters, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?, batch: Int, cache: NormCache, paramGrads: Bool = true) {
-        kernel.backward(gamma: p.values + gamma, dGamma: paramGrads ? p.grads + gamma : nil,
-                        dBeta: paramGrads ? p.grads + beta : nil, x: x, dy: dy, dx: dx,
-                        mean: cache.mean.data, rstd: cache.rstd.data, batch: batch)
     }
 }

@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
         try validateBLASThreads(blasThreads)
         // A benchmark has nothing to checkpoint: signals keep their default action (end it).
         Preemption.restoreDefaultActions()
-        let comm = startRun(blasThreads: blasThreads).communicator
+        let comm = startMPIRun(blasThreads: blasThreads).communicator
         defer { MPI.finalize() }
         let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
         var result: [String: Any] = [

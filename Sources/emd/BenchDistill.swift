@@ -34,7 +34,7 @@ struct BenchDistill: ParsableCommand {
         guard !kList.isEmpty, kList.allSatisfy({ (1...1000).contains($0) }) else {
             throw ValidationError("--ks must be a comma-separated list of Langevin step counts in 1...1000, got \(ks)")
         }
-        let comm = startRun(blasThreads: nil)
+        let comm = startMPIRun(blasThreads: nil)
         // A benchmark has nothing to checkpoint: signals keep their default action (end it).
         Preemption.restoreDefaultActions()
         try runCommand(comm) {

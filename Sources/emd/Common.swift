@@ -54,6 +54,16 @@ struct RunOptions: ParsableArguments {
     }
 }
 
+/// Flags every training command has (`train-teacher`, `distill`), each laid over the config
+/// key of the same name by the command's overlay table.
+struct LoopFlags: ParsableArguments {
+    @Option(help: "Gaussian mixture of a mixture run (--data or --teacher mixture): ring (default), grid, grid-unequal, random:D, or a JSON file.")
+    var mixture: String?
+    @Option(help: "Seed.") var seed: Int?
+    @Option(help: "Log every N steps.") var logEvery: Int?
+    @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
+}
+
 /// What the process environment says, read here and only here, then passed down.
 struct CommandEnvironment {
     let faults: FaultPlan
@@ -84,12 +94,23 @@ func validateBLASThreads(_ n: Int?) throws {
     guard (1...most).contains(n) else { throw ValidationError("--blas-threads must be in 1...\(most) (4 per core), got \(n)") }
 }
 
-/// Install the signal handlers (before anything else), start MPI and BLAS for a command.
-func startRun(blasThreads: Int?) -> MPICollectives {
-    Preemption.install()
-    let env = CommandEnvironment()
-    BLAS.setThreads(min(max(blasThreads ?? env.blasThreads, 1), 1024))
+/// Install the signal handlers (before anything else), set BLAS's threads and join the job:
+/// over MPI when a launcher started the process (`launchedByMPI`), otherwise as its only rank
+/// without MPI (no singleton start-up; the same results).
+func startRun(blasThreads: Int?) -> Collectives {
+    startBLAS(blasThreads)
+    return launchedByMPI() ? MPICollectives.world : SingleProcessCollectives()
+}
+
+/// `startRun` for the benchmarks, which time MPI itself: MPI always, as a singleton if need be.
+func startMPIRun(blasThreads: Int?) -> MPICollectives {
+    startBLAS(blasThreads)
     return MPICollectives.world
+}
+
+private func startBLAS(_ threads: Int?) {
+    Preemption.install()
+    BLAS.setThreads(min(max(threads ?? CommandEnvironment().blasThreads, 1), 1024))
 }
 
 /// Run `body` on every rank; on an error every rank reports it (rank-tagged on stderr) and the

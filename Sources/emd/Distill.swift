@@ -12,11 +12,10 @@ struct Distill: ParsableCommand {
         abstract: "Distill a teacher into a one-step generator with EM Distillation (or the K = 1 baseline).")
 
     @OptionGroup var opts: RunOptions
+    @OptionGroup var shared: LoopFlags
 
     @Option(help: "Teacher: 'mixture' (exact Gaussian-mixture denoiser) or a teacher checkpoint.")
     var teacher: String?
-    @Option(help: "Mixture for --teacher mixture: ring (default), random:D, or a JSON file.")
-    var mixture: String?
     @Option(name: .customLong("init"), help: "Checkpoint that initialises generator and student.")
     var initCheckpoint: String?
     @Option(help: "Steps fitting the initial network to an exact mixture (when no --init).")
@@ -49,10 +48,7 @@ struct Distill: ParsableCommand {
     var guidance: Float?
     @Flag(help: "Shard both networks' Adam moments and the generator EMA over the ranks (ZeRO stage 1). Same results and checkpoints; needs --allreduce separate.")
     var optimizerSharding = false
-    @Option(help: "Seed.") var seed: Int?
     @Option(help: "Stop after this many seconds of training (equal-wall-time comparisons).") var timeLimit: Double?
-    @Option(help: "Log every N steps.") var logEvery: Int?
-    @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
     @Option(help: "Samples for the final evaluation on a mixture teacher (0: none): the generator's metrics in eval.json, the exact teacher's (Heun, 35 NFE) in eval-teacher.json.")
     var evalSamples = 10000
 
@@ -65,14 +61,14 @@ struct Distill: ParsableCommand {
         .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
         .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.guidance, \.guidance), .init(\.bucketFloats, \.bucketFloats),
-        .init(\.seed, \.seed), .init(\.timeLimit, \.timeLimit),
-        .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
+        .init(\.shared.seed, \.seed), .init(\.timeLimit, \.timeLimit),
+        .init(\.shared.logEvery, \.logEvery), .init(\.shared.checkpointEvery, \.checkpointEvery),
     ]
 
     func resolvedConfig() throws -> DistillConfig {
         var c = DistillConfig()
         if let path = opts.config { c = try StrictConfig.load(c, path: path) }
-        if let m = try parseMixture(mixture) {
+        if let m = try parseMixture(shared.mixture) {
             c.mixture = m
             c.network.dimension = m.dimension
         }

@@ -10,11 +10,10 @@ struct TrainTeacher: ParsableCommand {
         abstract: "Train an EDM teacher (data-parallel across MPI ranks).")
 
     @OptionGroup var opts: RunOptions
+    @OptionGroup var shared: LoopFlags
 
     @Option(help: "mixture | fashion-mnist | idx:IMAGES[,LABELS] | csv:PATH")
     var data: String?
-    @Option(help: "Mixture for --data mixture: ring (default), random:D, or a JSON file.")
-    var mixture: String?
     @Option(help: "Network: mlp | resmlp | unet | edm-unet.") var network: NetworkKind?
     @Option(help: "Hidden width (MLP).") var hidden: Int?
     @Option(help: "Depth (MLP hidden layers or residual blocks + 1).") var depth: Int?
@@ -27,9 +26,6 @@ struct TrainTeacher: ParsableCommand {
     @Option(help: "Global batch size.") var batch: Int?
     @Option(name: .customLong("lr"), help: "Adam learning rate.") var learningRate: Float?
     @Option(help: "EMA decay.") var emaDecay: Float?
-    @Option(help: "Seed.") var seed: Int?
-    @Option(help: "Log every N steps.") var logEvery: Int?
-    @Option(help: "Checkpoint every N steps.") var checkpointEvery: Int?
     @Flag(help: "Class-conditional teacher (U-Net): one label per class of the data (labels from IDX label files or Fashion-MNIST), with label dropout for classifier-free guidance.")
     var conditional = false
     @Option(help: "Probability that a training label is replaced by \"no class\" (class-conditional teachers).")
@@ -41,7 +37,7 @@ struct TrainTeacher: ParsableCommand {
         .init(\.data, \.data), .init(\.network, \.network.kind), .init(\.hidden, \.network.hidden),
         .init(\.depth, \.network.depth), .init(\.channels, \.network.channels), .init(\.steps, \.steps),
         .init(\.batch, \.batch), .init(\.learningRate, \.learningRate), .init(\.emaDecay, \.emaDecay),
-        .init(\.seed, \.seed), .init(\.logEvery, \.logEvery), .init(\.checkpointEvery, \.checkpointEvery),
+        .init(\.shared.seed, \.seed), .init(\.shared.logEvery, \.logEvery), .init(\.shared.checkpointEvery, \.checkpointEvery),
         .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.labelDropout, \.labelDropout),
         .init(\.blocksPerLevel, \.network.blocksPerLevel),
     ]
@@ -66,7 +62,7 @@ struct TrainTeacher: ParsableCommand {
             c.batch = 128
             c.learningRate = 2e-4
         }
-        if let m = try parseMixture(mixture) { c.mixture = m }
+        if let m = try parseMixture(shared.mixture) { c.mixture = m }
         ConfigOverlay.apply(Self.overlay, from: self, to: &c)
         if let m = channelMultipliers { c.network.channelMultipliers = try Self.integers(m, "--channel-multipliers") }
         if let a = attentionLevels { c.network.attentionLevels = try Self.integers(a, "--attention-levels") }
