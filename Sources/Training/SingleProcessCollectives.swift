@@ -36,10 +36,10 @@ public final class SingleProcessCollectives: Collectives {
     public func abort(code: Int32) -> Never { exit(code) }
 }
 
-/// Whether an MPI launcher started this process (mpirun or mpiexec of Open MPI or MPICH, srun
-/// with a PMI or PMIx plugin), from the variables launchers set for their ranks. `EMD_MPI=1`
-/// forces MPI (a launcher this list does not know), `EMD_MPI=0` forbids it.
-public func launchedByMPI(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+/// Whether an MPI launcher started a process with environment `env` (mpirun or mpiexec of Open
+/// MPI or MPICH, srun with a PMI or PMIx plugin), from the variables launchers set for their
+/// ranks. `EMD_MPI=1` forces MPI (a launcher this list does not know), `EMD_MPI=0` forbids it.
+public func launchedByMPI(_ env: [String: String]) -> Bool {
     switch env["EMD_MPI"] {
     case "1": return true
     case "0": return false

@@ -69,8 +69,11 @@ struct CommandEnvironment {
     let faults: FaultPlan
     let progressStyle: ProgressStyle
     let blasThreads: Int
+    /// Whether an MPI launcher started this process (`launchedByMPI`).
+    let underMPILauncher: Bool
 
     init(_ env: [String: String] = ProcessInfo.processInfo.environment) {
+        underMPILauncher = launchedByMPI(env)
         faults = FaultPlan(environment: env)
         // Under mpirun, standard output is a pipe or pty owned by mpirun whether or not a person
         // watches it: plain lines there unless EMD_PROGRESS=tty asks for the updating line.
@@ -98,19 +101,21 @@ func validateBLASThreads(_ n: Int?) throws {
 /// over MPI when a launcher started the process (`launchedByMPI`), otherwise as its only rank
 /// without MPI (no singleton start-up; the same results).
 func startRun(blasThreads: Int?) -> Collectives {
-    startBLAS(blasThreads)
-    return launchedByMPI() ? MPICollectives.world : SingleProcessCollectives()
+    let env = startBLAS(blasThreads)
+    return env.underMPILauncher ? MPICollectives.world : SingleProcessCollectives()
 }
 
 /// `startRun` for the benchmarks, which time MPI itself: MPI always, as a singleton if need be.
 func startMPIRun(blasThreads: Int?) -> MPICollectives {
-    startBLAS(blasThreads)
+    _ = startBLAS(blasThreads)
     return MPICollectives.world
 }
 
-private func startBLAS(_ threads: Int?) {
+private func startBLAS(_ threads: Int?) -> CommandEnvironment {
     Preemption.install()
-    BLAS.setThreads(min(max(threads ?? CommandEnvironment().blasThreads, 1), 1024))
+    let env = CommandEnvironment()
+    BLAS.setThreads(min(max(threads ?? env.blasThreads, 1), 1024))
+    return env
 }
 
 /// Run `body` on every rank; on an error every rank reports it (rank-tagged on stderr) and the

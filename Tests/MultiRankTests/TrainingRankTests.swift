@@ -61,6 +61,34 @@ final class TrainingRankTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: two.appendingPathComponent("metrics.jsonl").path))
     }
 
+    /// A one-rank job started without a launcher runs without MPI (`SingleProcessCollectives`);
+    /// forced through an MPI singleton (`EMD_MPI=1`) and under `mpirun -np 1` it computes the
+    /// same: generator, student and optimiser state bit for bit, with the sharded optimiser too.
+    func testOneRankWithoutMPIMatchesMPIBitForBit() throws {
+        let teacher = try Self.sharedTeacher()
+        let args = ["distill", "--teacher", "mixture", "--init", teacher.appendingPathComponent("teacher.safetensors").path,
+                    "--steps", "6", "--batch", "32", "--langevin-steps", "2", "--student-steps", "2", "--eval-samples", "0",
+                    "--optimizer-sharding"]
+        var states: [[String: [Float]]] = []
+        for how in ["plain", "singleton", "mpirun"] {
+            let out = try MPIRun.tempDir("how-\(how)")
+            let r = how == "mpirun" ? try MPIRun.run(ranks: 1, "emd", args + ["--out", out.path])
+                : try MPIRun.runSingle("emd", args + ["--out", out.path], environment: how == "singleton" ? ["EMD_MPI": "1"] : [:])
+            XCTAssertEqual(r.status, 0, r.output)
+            let c = try Checkpoint.read(out.appendingPathComponent("ckpt-00000006.safetensors").path)
+            states.append(c.tensors.mapValues { $0.values })
+        }
+        XCTAssertGreaterThan(states[0].count, 4)
+        XCTAssertEqual(states[0], states[1], "no MPI vs MPI singleton")
+        XCTAssertEqual(states[0], states[2], "no MPI vs mpirun -np 1")
+        XCTAssertTrue(launchedByMPI(["OMPI_COMM_WORLD_SIZE": "2"]))
+        XCTAssertTrue(launchedByMPI(["PMIX_RANK": "0"]))
+        XCTAssertTrue(launchedByMPI(["PMI_RANK": "3"]))
+        XCTAssertFalse(launchedByMPI(["PMIX_RANK": "0", "EMD_MPI": "0"]))
+        XCTAssertTrue(launchedByMPI(["EMD_MPI": "1"]))
+        XCTAssertFalse(launchedByMPI(["SLURM_PROCID": "0", "HOME": "/root"]))
+    }
+
     /// 1-rank and 2-rank distillation (EMD, K = 4) of the same global batch of latents agree;
     /// 3 oversubscribed ranks too; every rank ends with identical generator and student.
     func testDistillationRankCountInvariance() throws {
