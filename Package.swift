@@ -28,6 +28,10 @@ let package = Package(
         // information: clang's default DWARF 5 is unreadable to Debian's valgrind 3.19, which the
         // allocation test runs the whole binary under.
         .target(name: "CMachine", cSettings: [.unsafeFlags(["-gdwarf-4"])]),
+        // Elementwise kernels of the step (SiLU, Adam, EMA) cloned for AVX-512, AVX2 and baseline
+        // x86-64, the widest the CPU has picked at load time; no FMA contraction, so each clone
+        // computes what the others (and the Swift code they replaced) do, bit for bit.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno", "-gdwarf-4"])]),
 
         // Stand-alone Swift wrapper over MPI.
         .target(name: "SwiftMPI", dependencies: ["CMPI"]),
@@ -38,7 +42,7 @@ let package = Package(
         // Counter-based random numbers (Philox4x32-10).
         .target(name: "CounterRNG", swiftSettings: fast),
         // Tensors, parameter stores, layers with explicit backward passes, optimisers.
-        .target(name: "NN", dependencies: ["BLAS", "CounterRNG"], swiftSettings: fast),
+        .target(name: "NN", dependencies: ["BLAS", "CounterRNG", "CKernels"], swiftSettings: fast),
         // safetensors, PNG, IDX, CSV, npy.
         .target(name: "FileFormats", dependencies: ["CZlib"]),
         // The training runtime: collectives (MPI or in-process), shards, step agreement,

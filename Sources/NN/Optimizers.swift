@@ -1,3 +1,5 @@
+import CKernels
+
 /// Adam (Kingma & Ba) and AdamW (Loshchilov & Hutter) over a flat parameter buffer.
 /// With `decoupledWeightDecay` the decay is applied to the weights directly (AdamW);
 /// otherwise it is added to the gradient (L2, classic Adam).
@@ -44,23 +46,13 @@ public final class Adam {
         let c1 = 1 - powf(b1, Float(step)), c2 = 1 - powf(b2, Float(step))
         let mp = m.data, vp = v.data
         let decoupled = decoupledWeightDecay
-        // 8 lanes at a time with the same operations in the same order as the scalar tail, so
-        // results do not depend on where the vector loop ends.
-        typealias V = SIMD8<Float>
+        // Without weight decay, all but the last count % 8 elements in one vector pass (CKernels),
+        // with the same operations in the same order as the scalar tail, so results do not
+        // depend on where the vector pass ends.
         var i = 0
         if wd == 0 {
-            let vb1 = V(repeating: b1), vb2 = V(repeating: b2), ob1 = V(repeating: 1 - b1), ob2 = V(repeating: 1 - b2)
-            let vc1 = V(repeating: c1), vc2 = V(repeating: c2), vlr = V(repeating: lr), veps = V(repeating: eps)
-            while i + 8 <= count {
-                let gi = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
-                let mi = vb1 * UnsafeRawPointer(mp + i).loadUnaligned(as: V.self) + ob1 * gi
-                let vi = vb2 * UnsafeRawPointer(vp + i).loadUnaligned(as: V.self) + ob2 * gi * gi
-                UnsafeMutableRawPointer(mp + i).storeBytes(of: mi, as: V.self)
-                UnsafeMutableRawPointer(vp + i).storeBytes(of: vi, as: V.self)
-                let wi = UnsafeRawPointer(w + i).loadUnaligned(as: V.self)
-                UnsafeMutableRawPointer(w + i).storeBytes(of: wi - vlr * (mi / vc1) / ((vi / vc2).squareRoot() + veps), as: V.self)
-                i += 8
-            }
+            emd_adam_update(w, g, mp, vp, count, b1, b2, lr, eps, c1, c2)
+            i = count - count % 8
         }
         while i < count {
             var gi = g[i]
@@ -161,15 +153,7 @@ public final class EMA {
     public func update(from w: UnsafePointer<Float>, count: Int) {
         precondition(count == values.count, "EMA length does not match")
         let d = decay, e = values.data
-        var i = 0
-        let vd = SIMD8<Float>(repeating: d), od = SIMD8<Float>(repeating: 1 - d)
-        while i + 8 <= count {
-            let ei = UnsafeRawPointer(e + i).loadUnaligned(as: SIMD8<Float>.self)
-            let wi = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(e + i).storeBytes(of: vd * ei + od * wi, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < count { e[i] = d * e[i] + (1 - d) * w[i]; i += 1 }
+        emd_ema_update(e, w, count, d)
     }
 
     /// Copy the average into `p.values` (for sampling or evaluation).
