@@ -35,6 +35,8 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
     public var channelMultipliers: [Int] = [1, 2, 2]
     public var blocksPerLevel: Int = 2
     public var attentionLevels: [Int] = [2]
+    /// edm-unet: dropout rate in the residual blocks during teacher training (0: none).
+    public var dropout: Float = 0
 
     public init(kind: NetworkKind = .mlp, dimension: Int, hidden: Int = 128, depth: Int = 3, embedding: Int = 64) {
         self.kind = kind
@@ -46,7 +48,7 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case kind, dimension, hidden, depth, embedding, channels, imageSide, classes
-        case imageChannels, channelMultipliers, blocksPerLevel, attentionLevels
+        case imageChannels, channelMultipliers, blocksPerLevel, attentionLevels, dropout
     }
 
     /// Checkpoints written before class conditioning have no `classes`: unconditional.
@@ -64,6 +66,7 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
         channelMultipliers = try c.decodeIfPresent([Int].self, forKey: .channelMultipliers) ?? [1, 2, 2]
         blocksPerLevel = try c.decodeIfPresent(Int.self, forKey: .blocksPerLevel) ?? 2
         attentionLevels = try c.decodeIfPresent([Int].self, forKey: .attentionLevels) ?? [2]
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0
     }
 
     /// An estimate (an upper bound in practice) of the activation values one sample keeps in a
@@ -90,6 +93,9 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
               channels <= 4096, imageSide <= 4096, classes >= 0, classes <= 100_000 else {
             throw ConfigError("network: sizes out of range (dimension <= 2^24, hidden <= 16384, depth <= 1024, embedding <= 65536, channels <= 4096), got \(self)")
         }
+        guard dropout.isFinite, dropout >= 0, dropout < 1, dropout == 0 || kind == .edmUnet else {
+            throw ConfigError("network: dropout must be in [0, 1) and needs the edm-unet network, got \(dropout) for \(kind.rawValue)")
+        }
         guard classes == 0 || kind == .unet || kind == .edmUnet else {
             throw ConfigError("network: class conditioning (classes \(classes)) needs the unet network")
         }
@@ -111,7 +117,7 @@ public struct NetworkConfig: Codable, Sendable, Equatable {
             }
             return EDMUNetNetwork(side: imageSide, imageChannels: imageChannels, channels: channels, multipliers: channelMultipliers,
                                   blocks: blocksPerLevel, attentionLevels: Set(attentionLevels), embedding: max(embedding, 2),
-                                  classes: classes)
+                                  classes: classes, dropout: dropout)
         }
     }
 }

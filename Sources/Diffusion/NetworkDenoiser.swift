@@ -71,6 +71,10 @@ public final class NetworkDenoiser: Denoiser {
         didSet { network.setGradientHook(gradientHook, workspace: workspace) }
     }
 
+    /// The next forward passes are training passes that draw dropout masks from `key` (nil:
+    /// none; the default, as sampling and evaluation want). Networks without dropout ignore it.
+    public func setDropout(_ key: DropoutKey?) { network.setDropout(key, workspace: workspace) }
+
     /// Backward of the last `denoise`: given dL/dD, accumulates parameter gradients (when
     /// `paramGrads`) and writes dL/dx into `dx` when given (the vector-Jacobian product).
     public func backward(dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, batch: Int, paramGrads: Bool) {

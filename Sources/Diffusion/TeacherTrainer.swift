@@ -93,6 +93,7 @@ public final class TeacherTrainer: Trainable {
                 labels[b] = Int32(dropped ? network.classes : data.label(step: step, position: gi, batch: config.batch, seed: seed))
             }
         }
+        if config.network.dropout > 0 { denoiser.setDropout(DropoutKey(seed: seed, step: step, firstIndex: shard.lower)) }
         loss.prepare(clean: x0.data, sigma: sigma.data, noise: noise.data, count: shard.count)
         return loss.lossAndGradient(denoiser, clean: x0.data, sigma: sigma.data, count: shard.count, globalBatch: config.batch)
     }

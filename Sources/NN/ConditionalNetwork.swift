@@ -28,11 +28,17 @@ public protocol ConditionalNetwork: Sendable {
     /// backward pass goes on (DDP's buckets). Networks that do not report call nothing; the
     /// caller reduces whatever remains after `backward`.
     func setGradientHook(_ hook: ((Int) -> Void)?, workspace: AnyObject)
+    /// Training forward passes on this workspace draw dropout masks from `key` (nil: no
+    /// dropout, as in sampling and evaluation). Networks without dropout ignore it.
+    func setDropout(_ key: DropoutKey?, workspace: AnyObject)
 }
 
 extension ConditionalNetwork {
     /// No progress reports: the whole gradient is final when `backward` returns.
     public func setGradientHook(_ hook: ((Int) -> Void)?, workspace: AnyObject) {}
+
+    /// No dropout.
+    public func setDropout(_ key: DropoutKey?, workspace: AnyObject) {}
 
     /// out = F(x; c) with no class label.
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,

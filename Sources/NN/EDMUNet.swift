@@ -16,6 +16,8 @@ public struct EDMUNetNetwork: ConditionalNetwork {
     public let attentionLevels: Set<Int>
     public let embeddingSize: Int
     public let classes: Int
+    /// Dropout rate in every residual block (training forward passes only).
+    public let dropout: Float
     public let layout: ParameterLayout
     public var inputSize: Int { imageChannels * side * side }
     public var outputSize: Int { inputSize }
@@ -45,7 +47,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
     var embWidth: Int { 4 * channels }
 
     public init(side: Int, imageChannels: Int = 1, channels c: Int, multipliers: [Int] = [1, 2, 2], blocks: Int = 2,
-                attentionLevels: Set<Int> = [2], embedding: Int = 64, classes: Int = 0) {
+                attentionLevels: Set<Int> = [2], embedding: Int = 64, classes: Int = 0, dropout: Float = 0) {
         let levels = multipliers.count
         precondition(levels >= 1 && multipliers.allSatisfy { $0 >= 1 } && blocks >= 1 && c >= 1 && imageChannels >= 1)
         precondition(side % (1 << (levels - 1)) == 0, "side \(side) not divisible by 2^\(levels - 1)")
@@ -58,6 +60,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         self.attentionLevels = attentionLevels
         self.embeddingSize = embedding
         self.classes = classes
+        self.dropout = dropout
         let g = max(1, c / 4), ce = 4 * c
         func heads(_ ch: Int) -> Int { ch % 32 == 0 ? ch / 32 : 1 }
         var l = ParameterLayout()
@@ -71,7 +74,8 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         for level in 0..<levels {
             let out = c * multipliers[level]
             for b in 0..<blocks {
-                let blk = ResidualConvBlock(&l, "enc\(level).block\(b)", in: ch, out: out, height: s, width: s, embedding: ce, groups: g)
+                let blk = ResidualConvBlock(&l, "enc\(level).block\(b)", in: ch, out: out, height: s, width: s, embedding: ce, groups: g,
+                                            dropout: dropout)
                 let att = attentionLevels.contains(level)
                     ? SpatialAttention(&l, "enc\(level).attn\(b)", channels: out, heads: heads(out), height: s, width: s, groups: g) : nil
                 enc.append(.block(blk, att))
@@ -86,9 +90,9 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         }
         encoder = enc
         encoderSizes = skips.map { $0.channels * $0.side * $0.side }
-        mid1 = ResidualConvBlock(&l, "mid.block0", in: ch, out: ch, height: s, width: s, embedding: ce, groups: g)
+        mid1 = ResidualConvBlock(&l, "mid.block0", in: ch, out: ch, height: s, width: s, embedding: ce, groups: g, dropout: dropout)
         midAttention = SpatialAttention(&l, "mid.attn", channels: ch, heads: heads(ch), height: s, width: s, groups: g)
-        mid2 = ResidualConvBlock(&l, "mid.block1", in: ch, out: ch, height: s, width: s, embedding: ce, groups: g)
+        mid2 = ResidualConvBlock(&l, "mid.block1", in: ch, out: ch, height: s, width: s, embedding: ce, groups: g, dropout: dropout)
         var dec: [Stage] = []
         var skipIndex = skips.count - 1
         for level in (0..<levels).reversed() {
@@ -97,7 +101,7 @@ public struct EDMUNetNetwork: ConditionalNetwork {
                 let skip = skips[skipIndex]
                 precondition(skip.side == s)
                 let blk = ResidualConvBlock(&l, "dec\(level).block\(b)", in: ch + skip.channels, out: out, height: s, width: s,
-                                            embedding: ce, groups: g)
+                                            embedding: ce, groups: g, dropout: dropout)
                 let att = attentionLevels.contains(level)
                     ? SpatialAttention(&l, "dec\(level).attn\(b)", channels: out, heads: heads(out), height: s, width: s, groups: g) : nil
                 dec.append(.upBlock(blk, att, skip: skipIndex))
@@ -160,8 +164,11 @@ public struct EDMUNetNetwork: ConditionalNetwork {
         let midAttCache: SpatialAttention.Cache
         let outNormCache: NormCache
         let col: Tensor
+        /// Every residual block's cache: encoder, middle, decoder (dropout streams in this order).
+        let blockCaches: [ResidualConvBlock.Cache]
 
         deinit { labels.deallocate() }
+
 
         init(_ u: EDMUNetNetwork, batch: Int) {
             self.batch = batch
@@ -196,6 +203,8 @@ public struct EDMUNetNetwork: ConditionalNetwork {
             mid1Cache = u.mid1.makeCache(batch: batch); mid2Cache = u.mid2.makeCache(batch: batch)
             midAttCache = u.midAttention.makeCache(batch: batch)
             outNormCache = u.outNorm.makeCache(batch: batch)
+            blockCaches = encCaches.compactMap { $0 } + [mid1Cache, mid2Cache] + decCaches.compactMap { $0 }
+            for (stream, cache) in blockCaches.enumerated() { cache.dropoutStream = stream }
             var convs = [u.stem, u.outConv]
             for st in u.encoder + u.decoder {
                 if case .down(let conv) = st { convs.append(conv) }
@@ -206,6 +215,10 @@ public struct EDMUNetNetwork: ConditionalNetwork {
     }
 
     public func makeWorkspace(batch: Int) -> AnyObject { Workspace(self, batch: batch) }
+
+    public func setDropout(_ key: DropoutKey?, workspace: AnyObject) {
+        for cache in unsafeDowncast(workspace, to: Workspace.self).blockCaches { cache.dropoutKey = key }
+    }
 
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {

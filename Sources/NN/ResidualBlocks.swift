@@ -79,9 +79,13 @@ public struct ResidualConvBlock: Sendable {
     public let conv2: Conv2D
     public let embProjection: Linear?
     public let skip: Conv2D?
+    /// Dropout rate before conv2 in training forward passes (those given a `DropoutKey`).
+    public let dropout: Float
 
     public init(_ layout: inout ParameterLayout, _ name: String, in inChannels: Int, out outChannels: Int,
-                height: Int, width: Int, embedding: Int, groups: Int, outputScale: Float = 1) {
+                height: Int, width: Int, embedding: Int, groups: Int, outputScale: Float = 1, dropout: Float = 0) {
+        precondition(dropout >= 0 && dropout < 1, "dropout rate \(dropout) outside [0, 1)")
+        self.dropout = dropout
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.height = height
@@ -105,7 +109,15 @@ public struct ResidualConvBlock: Sendable {
         let n1, a1, c1, n2, a2, g1, g2, embOut, dEmbOut: Tensor
         let norm1, norm2: NormCache
         let col: Tensor
+        /// The dropout mask of the last forward pass (nil: the block has no dropout).
+        let mask: Tensor?
+        /// Set for training forward passes: masks are drawn from this key and `dropoutStream`.
+        public var dropoutKey: DropoutKey?
+        public var dropoutStream = 0
+        /// Whether the last forward pass applied a mask.
+        var masked = false
         init(_ blk: ResidualConvBlock, batch: Int, budget: Int) {
+            mask = blk.dropout > 0 ? Tensor(shape: [batch, blk.outSize]) : nil
             n1 = Tensor(shape: [batch, blk.inSize]); a1 = Tensor(shape: [batch, blk.inSize])
             c1 = Tensor(shape: [batch, blk.outSize]); n2 = Tensor(shape: [batch, blk.outSize])
             a2 = Tensor(shape: [batch, blk.outSize])
@@ -139,6 +151,11 @@ public struct ResidualConvBlock: Sendable {
         }
         norm2.forward(p, c.c1.data, c.n2.data, batch: batch, cache: c.norm2)
         SiLU.forward(c.n2.data, c.a2.data, count: batch * outSize)
+        c.masked = false
+        if let mask = c.mask, let key = c.dropoutKey {
+            Dropout.apply(c.a2.data, mask: mask.data, rate: dropout, key: key, stream: c.dropoutStream, batch: batch, size: outSize)
+            c.masked = true
+        }
         conv2.forward(p, c.a2.data, y, batch: batch, col: c.col)
         if let skip {
             skip.forward(p, x, c.g1.data, batch: batch, col: c.col)
@@ -153,6 +170,7 @@ public struct ResidualConvBlock: Sendable {
                          cache c: Cache, paramGrads: Bool = true) {
         let hw = height * width
         conv2.backward(p, x: c.a2.data, dy: dy, dx: c.g1.data, batch: batch, col: c.col, paramGrads: paramGrads)
+        if c.masked, let mask = c.mask { Dropout.backward(c.g1.data, mask: mask.data, count: batch * outSize) }
         SiLU.backward(x: c.n2.data, dy: c.g1.data, dx: c.g1.data, count: batch * outSize)
         norm2.backward(p, x: c.c1.data, dy: c.g1.data, dx: c.g2.data, batch: batch, cache: c.norm2, paramGrads: paramGrads)
         // c.g2 now holds d(conv1 output + emb).

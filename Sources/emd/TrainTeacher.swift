@@ -30,6 +30,8 @@ struct TrainTeacher: ParsableCommand {
     var conditional = false
     @Option(help: "Probability that a training label is replaced by \"no class\" (class-conditional teachers).")
     var labelDropout: Float?
+    @Option(help: "edm-unet: dropout rate in the residual blocks during training (0: none; sampling never drops).")
+    var dropout: Float?
     @Flag(help: "Shard Adam's moments and the EMA over the ranks (ZeRO stage 1: reduce-scatter, update 1/R, all-gather). Same results and checkpoints.")
     var optimizerSharding = false
 
@@ -39,7 +41,7 @@ struct TrainTeacher: ParsableCommand {
         .init(\.batch, \.batch), .init(\.learningRate, \.learningRate), .init(\.emaDecay, \.emaDecay),
         .init(\.shared.seed, \.seed), .init(\.shared.logEvery, \.logEvery), .init(\.shared.checkpointEvery, \.checkpointEvery),
         .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.labelDropout, \.labelDropout),
-        .init(\.blocksPerLevel, \.network.blocksPerLevel),
+        .init(\.blocksPerLevel, \.network.blocksPerLevel), .init(\.dropout, \.network.dropout),
     ]
 
     /// A comma-separated list of small integers ("none": empty).

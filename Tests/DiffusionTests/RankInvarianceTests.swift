@@ -73,10 +73,41 @@ final class RankInvarianceTests: XCTestCase {
         XCTAssertLessThan(relative(one, three[0]), 1e-5)
     }
 
+    /// Dropout masks are keyed by global sample index: a dropout teacher trains the same on 1
+    /// and 2 ranks (up to summation order), and differs from the same run without dropout.
+    func testDropoutTeacherIsRankCountInvariant() throws {
+        let side = 4, d = side * side, count = 32
+        let values = (0..<(count * d)).map { i in Float((i * 37) % 11) / 11 - 0.5 }
+        let data = try ArrayDataset(name: "toy", count: count, dimension: d, values: values, labels: nil, imageSide: side)
+        var c = TeacherConfig()
+        c.data = "toy"
+        c.network = NetworkConfig(kind: .edmUnet, dimension: d, embedding: 4)
+        c.network.channels = 4
+        c.network.imageSide = side
+        c.network.channelMultipliers = [1, 2]
+        c.network.blocksPerLevel = 1
+        c.network.attentionLevels = []
+        c.network.dropout = 0.2
+        c.batch = 6
+        func train(_ config: TeacherConfig, ranks: Int) throws -> [[Float]] {
+            try LocalCollectives.run(ranks: ranks) { col -> [Float] in
+                let t = try TeacherTrainer(config: config, collectives: col, data: data)
+                for _ in 0..<4 { _ = try t.trainStep() }
+                return withExtendedLifetime(t) { Array(t.parameters.valueBuffer) }
+            }
+        }
+        let one = try train(c, ranks: 1)[0], two = try train(c, ranks: 2)
+        XCTAssertEqual(two[0], two[1])
+        XCTAssertLessThan(relative(one, two[0]), 1e-5)
+        var none = c
+        none.network.dropout = 0
+        XCTAssertGreaterThan(relative(one, try train(none, ranks: 1)[0]), 1e-4)
+    }
+
     /// Every module's random-draw purposes are distinct kinds (a collision would correlate two
     /// kinds of draws).
     func testDrawPurposesAreDistinct() {
-        let all: [Purpose] = [.parameterInit, .dataNoise, .dataSigma, .shuffle, .dataSample, .sampling, .latent, .initialEps,
+        let all: [Purpose] = [.parameterInit, .dropout, .labelDropout, .chainClass, .studentClass, .dataNoise, .dataSigma, .shuffle, .dataSample, .sampling, .latent, .initialEps,
                               .distillSigma, .langevinEps, .langevinZ, .studentLatent, .studentSigma, .studentNoise,
                               .evaluation, .test]
         XCTAssertEqual(Set(all.map { $0.raw >> 16 }).count, all.count)

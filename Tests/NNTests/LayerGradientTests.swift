@@ -325,6 +325,59 @@ final class EDMUNetGradientTests: XCTestCase {
                 return dx })
     }
 
+    /// Dropout in every residual block: the whole network's gradient with the masks of one
+    /// key (finite differences redraw the same masks); sample k's masks follow its global index,
+    /// so a batch that starts at index 1 gives the second sample of a batch from index 0 the
+    /// same output; without a key (sampling) nothing is dropped, and the output equals the
+    /// dropout-free network's with the same parameters.
+    func testEDMUNetDropout() {
+        let net = EDMUNetNetwork(side: 4, imageChannels: 1, channels: 4, multipliers: [1, 2], blocks: 1, attentionLevels: [],
+                                 embedding: 4, dropout: 0.3)
+        let plain = EDMUNetNetwork(side: 4, imageChannels: 1, channels: 4, multipliers: [1, 2], blocks: 1, attentionLevels: [],
+                                   embedding: 4)
+        XCTAssertEqual(net.layout.count, plain.layout.count)
+        let p = randomParameters(net.layout)
+        let batch = 2, n = net.inputSize
+        let x = randomArray(batch * n, seed: 54), c = randomArray(batch, seed: 55, scale: 0.5)
+        let ws = net.makeWorkspace(batch: batch)
+        let key = DropoutKey(seed: 9, step: 4, firstIndex: 0)
+        net.setDropout(key, workspace: ws)
+        GradientChecker(samplesPerTensor: 24).check(
+            name: "EDM U-Net with dropout", p: p, input: x, outputCount: batch * n,
+            forward: { x in var y = [Float](repeating: 0, count: batch * n)
+                net.forward(p, x: x, c: c, out: &y, batch: batch, workspace: ws); return y },
+            backward: { _, dy in var dx = [Float](repeating: 0, count: batch * n)
+                net.backward(p, dOut: dy, dx: &dx, batch: batch, workspace: ws, paramGrads: true)
+                return dx })
+        var dropped = [Float](repeating: 0, count: batch * n), second = [Float](repeating: 0, count: n)
+        net.forward(p, x: x, c: c, out: &dropped, batch: batch, workspace: ws)
+        let ws1 = net.makeWorkspace(batch: 1)
+        net.setDropout(DropoutKey(seed: 9, step: 4, firstIndex: 1), workspace: ws1)
+        net.forward(p, x: Array(x[n...]), c: [c[1]], out: &second, batch: 1, workspace: ws1)
+        for i in 0..<n { XCTAssertEqual(dropped[n + i], second[i], accuracy: 1e-5 * max(1, abs(second[i]))) }
+        var kept = [Float](repeating: 0, count: batch * n), reference = kept
+        net.setDropout(nil, workspace: ws)
+        net.forward(p, x: x, c: c, out: &kept, batch: batch, workspace: ws)
+        plain.forward(p, x: x, c: c, out: &reference, batch: batch, workspace: plain.makeWorkspace(batch: batch))
+        XCTAssertEqual(kept, reference)
+        XCTAssertNotEqual(kept, dropped)
+    }
+
+    /// The mask keeps each element with probability 1 - p and scales it by 1 / (1 - p).
+    func testDropoutMaskStatistics() {
+        let size = 10_000, rate: Float = 0.25
+        var x = [Float](repeating: 1, count: 2 * size), mask = x
+        Dropout.apply(&x, mask: &mask, rate: rate, key: DropoutKey(seed: 1, step: 2, firstIndex: 5), stream: 3, batch: 2, size: size)
+        let kept = x.filter { $0 != 0 }
+        XCTAssertTrue(kept.allSatisfy { $0 == 1 / (1 - rate) })
+        XCTAssertEqual(Double(kept.count) / Double(2 * size), 0.75, accuracy: 0.015)
+        XCTAssertEqual(x, mask)
+        XCTAssertNotEqual(Array(mask[..<size]), Array(mask[size...]), "samples draw their own masks")
+        var g = [Float](repeating: 2, count: 2 * size)
+        Dropout.backward(&g, mask: mask, count: 2 * size)
+        for i in 0..<(2 * size) { XCTAssertEqual(g[i], 2 * mask[i]) }
+    }
+
     /// One sample in a batch of three equals the same sample alone (no mixing across samples).
     func testSamplesAreIndependent() {
         let net = EDMUNetNetwork(side: 8, imageChannels: 1, channels: 4, multipliers: [1, 2, 2], blocks: 1, attentionLevels: [2])
