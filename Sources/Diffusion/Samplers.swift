@@ -95,5 +95,10 @@ public struct SamplingStopped: Error, CustomStringConvertible {
     /// Samples asked for.
     public let total: Int
 
+    public init(completed: Int, total: Int) {
+        self.completed = completed
+        self.total = total
+    }
+
     public var description: String { "sampling stopped after \(completed) of \(total) samples" }
 }

@@ -24,8 +24,10 @@ public enum MixtureEvaluation {
         return r.modeShares[i]
     }
 
-    /// `count` Heun samples (35 NFE) of the exact mixture teacher, keyed by `seed`.
-    public static func teacherSamples(_ mixture: GaussianMixture, edm: EDMConfig, count: Int, seed: UInt64) -> [Float] {
-        Sampler.heun.sample(ExactMixtureDenoiser(mixture), edm: edm, steps: teacherSteps, count: count, seed: seed)
+    /// `count` Heun samples (35 NFE) of the exact mixture teacher, keyed by `seed`. Asks `stop`
+    /// between chunks and noise levels; throws `SamplingStopped` once it returns true.
+    public static func teacherSamples(_ mixture: GaussianMixture, edm: EDMConfig, count: Int, seed: UInt64,
+                                      stop: () -> Bool = { false }) throws -> [Float] {
+        try Sampler.heun.sample(ExactMixtureDenoiser(mixture), edm: edm, steps: teacherSteps, count: count, seed: seed, stop: stop)
     }
 }

@@ -141,6 +141,33 @@ func runCommand(_ collectives: Collectives, _ body: () throws -> Void) throws {
     }
 }
 
+/// A final evaluation after the model is written: `body` gets the stop condition to pass to its
+/// sampler; a stop signal (SIGTERM, SIGUSR1) ends it with a line in the log and exit 75.
+func stoppableEvaluation<T>(_ what: String, log: (String) -> Void, _ body: (@escaping () -> Bool) throws -> T) throws -> T {
+    do {
+        return try body { Preemption.requested }
+    } catch is SamplingStopped {
+        log("stop signal during \(what): evaluation skipped (exit \(Preemption.exitCode))")
+        throw ExitCode(Preemption.exitCode)
+    }
+}
+
+/// `count` samples of `dimension` values drawn as `draw(first, n)` in chunks of `chunk`, with
+/// `stop` asked between chunks (`SamplingStopped` once it is true).
+func chunkedSamples(count: Int, dimension: Int, chunk: Int = 65_536, stop: () -> Bool,
+                    _ draw: (_ first: Int, _ n: Int) -> [Float]) throws -> [Float] {
+    var out: [Float] = []
+    out.reserveCapacity(count * dimension)
+    var first = 0
+    while first < count {
+        if stop() { throw SamplingStopped(completed: first, total: count) }
+        let n = min(chunk, count - first)
+        out += draw(first, n)
+        first += n
+    }
+    return out
+}
+
 /// Write JSON (rank 0 only, atomically).
 func writeJSON(_ object: Any, to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

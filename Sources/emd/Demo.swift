@@ -84,8 +84,10 @@ struct Demo: ParsableCommand {
             }
             if comm.isRoot {
                 // The exact teacher's own multi-step samples and the initial generator.
-                let teacherSamples = Sampler.heun.sample(ExactMixtureDenoiser(mix), edm: setup.edm, steps: teacherSteps,
-                                                         count: samples, seed: UInt64(seed) &+ 2000)
+                let teacherSamples = try stoppableEvaluation("the teacher's evaluation", log: log.log) { stop in
+                    try Sampler.heun.sample(ExactMixtureDenoiser(mix), edm: setup.edm, steps: teacherSteps, count: samples,
+                                            seed: UInt64(seed) &+ 2000, stop: stop)
+                }
                 let tr = MixtureMetrics.evaluate(teacherSamples, mixture: mix)
                 try AtomicFile.write(try ScatterPlot.png(samples: teacherSamples, mixture: mix), to: "\(out)/teacher.png")
                 var trow = tr.dictionary

@@ -109,10 +109,16 @@ struct Distill: ParsableCommand {
                                               ("student", d.studentParameters.checksum())], out: opts.out, log: progress)
             progress.log("generator written to \(final) (\(String(format: "%.1f", progress.elapsed)) s)")
             if config.teacher == "mixture" && evalSamples > 0 && collectives.isRoot {
-                let s = d.sample(count: evalSamples, seed: UInt64(config.seed) &+ 1000)
+                // The generator is final and written; `emd eval --checkpoint` recomputes the rest.
+                let (s, exact) = try stoppableEvaluation("the final evaluation (generator written to \(final))", log: progress.log) { stop in
+                    (try chunkedSamples(count: evalSamples, dimension: config.mixture.dimension, stop: stop) { first, n in
+                        d.sample(count: n, seed: UInt64(config.seed) &+ 1000, first: first)
+                     },
+                     try MixtureEvaluation.teacherSamples(config.mixture, edm: d.edm, count: evalSamples,
+                                                          seed: UInt64(config.seed) &+ 2000, stop: stop))
+                }
                 let result = MixtureEvaluation.row(s, mixture: config.mixture)
-                let teacher = MixtureEvaluation.row(MixtureEvaluation.teacherSamples(config.mixture, edm: d.edm, count: evalSamples,
-                                                                                    seed: UInt64(config.seed) &+ 2000), mixture: config.mixture)
+                let teacher = MixtureEvaluation.row(exact, mixture: config.mixture)
                 try writeJSON(result, to: opts.out + "/eval.json")
                 try writeJSON(teacher, to: opts.out + "/eval-teacher.json")
                 try AtomicFile.write(try ScatterPlot.png(samples: s, mixture: config.mixture), to: opts.out + "/scatter.png")
