@@ -18,7 +18,7 @@ core="${CORE:-0}"
 out="${OUT:-runs/bench-vs-jax}"
 py="${JAX_PYTHON:-/tmp/jaxenv/bin/python}"
 peers="${PEERS:-../shared/peers}"
-emd=".build/release/emd"
+emd="${EMD:-.build/release/emd}"
 [ -x "$emd" ] || { echo "bench-vs-jax: build first (swift build -c release)" >&2; exit 2; }
 [ -x "$py" ] || { echo "bench-vs-jax: no JAX python at $py (see the header of this script)" >&2; exit 2; }
 mkdir -p "$out"

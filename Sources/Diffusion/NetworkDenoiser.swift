@@ -71,6 +71,11 @@ public final class NetworkDenoiser: Denoiser {
         didSet { network.setGradientHook(gradientHook, workspace: workspace) }
     }
 
+    /// While on, every `denoise` has the noise levels, labels and batch size of the first one
+    /// after it was switched on and the parameters do not change, so the network may compute
+    /// what depends only on the noise level once (`ConditionalNetwork.setFixedConditioning`).
+    public func setFixedConditioning(_ on: Bool) { network.setFixedConditioning(on, workspace: workspace) }
+
     /// The next forward passes are training passes that draw dropout masks from `key` (nil:
     /// none; the default, as sampling and evaluation want). Networks without dropout ignore it.
     public func setDropout(_ key: DropoutKey?) { network.setDropout(key, workspace: workspace) }

@@ -73,6 +73,16 @@ final class LangevinChains {
         let n = shard.count, d = dimension
         let noiseScale = (2 * gammaEps).squareRoot()
         var guarded = 0
+        // Each chain keeps its noise level through the K steps, the generator its sigma_g, and no
+        // parameter changes: the networks compute their noise-level terms once.
+        let networkTeacher = teacher as? NetworkDenoiser
+        func fix(_ on: Bool) {
+            generator.denoiser.setFixedConditioning(on)
+            student.setFixedConditioning(on)
+            networkTeacher?.setFixedConditioning(on)
+        }
+        fix(true)
+        defer { fix(false) }
         for k in 0..<K {
             timer.timed(\.generatorForward) { generator.forward(z, into: g, n: n) }
             for b in 0..<n {

@@ -31,6 +31,11 @@ public protocol ConditionalNetwork: Sendable {
     /// Training forward passes on this workspace draw dropout masks from `key` (nil: no
     /// dropout, as in sampling and evaluation). Networks without dropout ignore it.
     func setDropout(_ key: DropoutKey?, workspace: AnyObject)
+    /// While on, the forward passes on this workspace have the conditioning (c and labels),
+    /// batch size and parameters of the first one after it was switched on, so the network may
+    /// compute what depends only on them once (the E-step's Langevin steps: each chain keeps its
+    /// noise level). Networks that cache nothing ignore it.
+    func setFixedConditioning(_ on: Bool, workspace: AnyObject)
 }
 
 extension ConditionalNetwork {
@@ -39,6 +44,9 @@ extension ConditionalNetwork {
 
     /// No dropout.
     public func setDropout(_ key: DropoutKey?, workspace: AnyObject) {}
+
+    /// Nothing cached.
+    public func setFixedConditioning(_ on: Bool, workspace: AnyObject) {}
 
     /// out = F(x; c) with no class label.
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
@@ -109,8 +117,14 @@ public struct MLPNetwork: ConditionalNetwork {
         let headIn: Tensor
         let g1: Tensor
         let g2: Tensor
+        /// Each plain layer's embedding term U_i emb(c), kept while the conditioning is fixed.
+        let embTerm: [Tensor]
         let batch: Int
         var gradientHook: ((Int) -> Void)?
+        /// `setFixedConditioning`: on, and whether `emb` and `embTerm` hold its conditioning.
+        var fixedConditioning = false
+        var conditioningReady = false
+        var conditionedBatch = 0
 
         init(_ n: MLPNetwork, batch: Int) {
             self.batch = batch
@@ -124,6 +138,7 @@ public struct MLPNetwork: ConditionalNetwork {
             headIn = Tensor(shape: [batch, n.hidden])
             g1 = Tensor(shape: [batch, n.hidden])
             g2 = Tensor(shape: [batch, n.hidden])
+            embTerm = n.residual || n.embeddingSize == 0 ? [] : n.layers.map { _ in Tensor(shape: [batch, n.hidden]) }
         }
     }
 
@@ -138,17 +153,32 @@ public struct MLPNetwork: ConditionalNetwork {
     /// Unconditional on classes.
     public var classes: Int { 0 }
 
+    /// The plain MLP then computes the Fourier features and each layer's embedding term once.
+    public func setFixedConditioning(_ on: Bool, workspace: AnyObject) {
+        let ws = unsafeDowncast(workspace, to: Workspace.self)
+        ws.fixedConditioning = on && !ws.embTerm.isEmpty
+        ws.conditioningReady = false
+    }
+
     public func forward(_ p: Parameters, x: UnsafePointer<Float>, c: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
                         out: UnsafeMutablePointer<Float>, batch: Int, workspace: AnyObject) {
         let ws = unsafeDowncast(workspace, to: Workspace.self)
         precondition(batch <= ws.batch, "batch \(batch) exceeds workspace size \(ws.batch)")
         let n = batch * hidden
         ws.input.data.update(from: x, count: batch * inputSize)
-        if let embedding { embedding.forward(c, ws.emb.data, batch: batch) }
+        let reuse = ws.fixedConditioning && ws.conditioningReady
+        precondition(!reuse || batch == ws.conditionedBatch, "fixed conditioning with another batch size")
+        if let embedding, !reuse { embedding.forward(c, ws.emb.data, batch: batch) }
         var h = UnsafePointer(ws.input.data)
         for (i, layer) in layers.enumerated() {
             layer.forward(p, h, ws.pre[i].data, batch: batch)
-            if embedding != nil { embLayers[i].forward(p, ws.emb.data, ws.pre[i].data, batch: batch, accumulate: true) }
+            if ws.fixedConditioning {
+                if !reuse { embLayers[i].forward(p, ws.emb.data, ws.embTerm[i].data, batch: batch) }
+                let pre = ws.pre[i].data, term = ws.embTerm[i].data
+                for j in 0..<n { pre[j] += term[j] }
+            } else if embedding != nil {
+                embLayers[i].forward(p, ws.emb.data, ws.pre[i].data, batch: batch, accumulate: true)
+            }
             if residual {
                 // The stem stays linear; blocks apply their own nonlinearity.
                 ws.act[i].data.update(from: ws.pre[i].data, count: n)
@@ -167,6 +197,10 @@ public struct MLPNetwork: ConditionalNetwork {
             h = UnsafePointer(ws.headIn.data)
         }
         head.forward(p, h, out, batch: batch)
+        if ws.fixedConditioning && !reuse {
+            ws.conditioningReady = true
+            ws.conditionedBatch = batch
+        }
     }
 
     public func backward(_ p: Parameters, dOut: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?, batch: Int,

@@ -363,6 +363,36 @@ final class EDMUNetGradientTests: XCTestCase {
         XCTAssertNotEqual(kept, dropped)
     }
 
+    /// With the conditioning fixed, the MLP computes its noise-level terms on the first pass and
+    /// reuses them: later passes on new inputs equal ordinary passes bit for bit, backward
+    /// included; switched off (or on again), it recomputes for new noise levels.
+    func testFixedConditioningReusesTheEmbeddingTerms() {
+        let net = MLPNetwork(inputSize: 3, hidden: 16, depth: 3, embeddingSize: 8)
+        let p = randomParameters(net.layout)
+        let batch = 5
+        let c = randomArray(batch, seed: 60), c2 = randomArray(batch, seed: 61)
+        let fixed = net.makeWorkspace(batch: batch), plain = net.makeWorkspace(batch: batch)
+        func run(_ ws: AnyObject, _ x: [Float], _ c: [Float]) -> ([Float], [Float]) {
+            var y = [Float](repeating: 0, count: batch * 3), dx = y
+            net.forward(p, x: x, c: c, out: &y, batch: batch, workspace: ws)
+            net.backward(p, dOut: y, dx: &dx, batch: batch, workspace: ws, paramGrads: false)
+            return (y, dx)
+        }
+        net.setFixedConditioning(true, workspace: fixed)
+        for seed in 62..<66 {
+            let x = randomArray(batch * 3, seed: seed)
+            let a = run(fixed, x, c), b = run(plain, x, c)
+            XCTAssertEqual(a.0, b.0)
+            XCTAssertEqual(a.1, b.1)
+        }
+        let x = randomArray(batch * 3, seed: 70)
+        XCTAssertNotEqual(run(fixed, x, c2).0, run(plain, x, c2).0, "fixed: the first noise levels are kept")
+        net.setFixedConditioning(false, workspace: fixed)
+        XCTAssertEqual(run(fixed, x, c2).0, run(plain, x, c2).0)
+        net.setFixedConditioning(true, workspace: fixed)
+        XCTAssertEqual(run(fixed, x, c2).0, run(plain, x, c2).0)
+    }
+
     /// The mask keeps each element with probability 1 - p and scales it by 1 / (1 - p).
     func testDropoutMaskStatistics() {
         let size = 10_000, rate: Float = 0.25
