@@ -71,9 +71,11 @@ struct ChildRunner {
                 usleep(500_000)
                 if waitpid(pid, &status, WNOHANG) == pid { break }
                 let after = cpuTicks(pid)
-                if let b = before, let a = after, a == b {
+                if let b = before, let a = after, a == b, processState(pid) != "D" {
                     verdict = .hang("blocked in \(procText(pid, "wchan")) (syscall \(procText(pid, "syscall").split(separator: " ").first ?? "?"))")
                 } else {
+                    // Computing, or waiting for the disk (state D: an fsync on a busy disk): a
+                    // live run, which must now end within the grace period.
                     verdict = .slow
                 }
                 kill(-pid, SIGTERM)
@@ -104,6 +106,13 @@ struct ChildRunner {
         let fields = s[s.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let u = Int(fields[11]), let k = Int(fields[12]) else { return nil }
         return u + k
+    }
+
+    /// The process's state letter (R running, S sleeping, D in uninterruptible disk wait...).
+    func processState(_ pid: pid_t) -> Character? {
+        let s = procText(pid, "stat")
+        guard let close = s.lastIndex(of: ")") else { return nil }
+        return s[s.index(after: close)...].first(where: { $0 != " " })
     }
 
     func procText(_ pid: pid_t, _ name: String) -> String {
