@@ -39,6 +39,8 @@ struct Eval: ParsableCommand {
             let mix = classifier == nil || png != nil ? try readMixture(mixture) ?? .ring() : nil
             var values: [Float], n: Int, dim: Int
             var requested: [Int32]? = nil
+            // What drew the samples (a checkpoint's): recorded beside the metrics, for FD against NFE.
+            var provenance: [String: Any] = [:]
             if let samples {
                 guard classSpec == nil else { throw ValidationError("--class needs --checkpoint (a samples file has no labels)") }
                 (values, n, dim) = try readSamples(samples)
@@ -47,6 +49,8 @@ struct Eval: ParsableCommand {
                 let drawn = try drawSamples(checkpoint: checkpoint!, count: count, steps: steps, sampler: .heun, useEMA: true,
                                             seed: seed, copies: 2, classSpec: classSpec, guidance: guidance)
                 (values, n, dim) = (drawn.values, count, drawn.dimension)
+                provenance = ["nfe": drawn.nfe, "model": drawn.model, "checkpoint": checkpoint!]
+                if classSpec != nil { provenance["guidance"] = Double(guidance) }
                 if let classes = drawn.classes, classSpec != nil {
                     requested = try classLabels("all", count: count, classes: classes)
                 }
@@ -76,7 +80,7 @@ struct Eval: ParsableCommand {
                 print(String(format: "on_mode %.4f  modes_covered %d/%d  weight_tv %.4f  (%d samples)",
                              r.onMode, r.modesCovered, mix.modes, r.weightTV, r.count))
             }
-            if let json { try writeJSONFile(result, to: json) }
+            if let json { try writeJSONFile(result.merging(provenance) { a, _ in a }, to: json) }
             if let png, let mix { try writePNG(values, count: n, dimension: dim, to: png, mixture: mix) }
         }
     }

@@ -46,6 +46,8 @@ struct DrawnSamples {
     var nfe: Int
     /// Classes of a class-conditional teacher (nil otherwise).
     var classes: Int? = nil
+    /// "generator" or "teacher".
+    var model: String
 }
 
 /// Draw `count` samples from a generator (one step) or teacher (`sampler` with `steps` noise
@@ -76,17 +78,17 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
         let labels = try classLabels(classSpec, count: count, classes: g.network.classes)
         let d = g.network.inputSize
         try requireSampleMemory(count: count, dimension: d, copies: copies)
-        var values: [Float] = []
-        values.reserveCapacity(count * d)
-        let chunk = 8192  // a multiple of the generator's own batch (512): the same samples as one call
-        var start = 0
-        while start < count {
-            try StopSignals.check("sampling \(checkpoint) after \(start) of \(count) samples")
-            let n = min(chunk, count - start)
-            values += g.sample(count: n, seed: UInt64(seed), first: start, labels: labels.map { Array($0[start..<(start + n)]) })
-            start += n
+        do {
+            // Chunks of a multiple of the generator's own batch (512): the same samples as one call.
+            let values = try chunkedSamples(count: count, dimension: d, chunk: 8192, stop: { StopSignals.pending != nil }) { first, n in
+                g.sample(count: n, seed: UInt64(seed), first: first, labels: labels.map { Array($0[first..<(first + n)]) })
+            }
+            return DrawnSamples(values: values, dimension: d, nfe: 1, classes: g.network.classes > 0 ? g.network.classes : nil,
+                                model: "generator")
+        } catch let s as SamplingStopped {
+            throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
+                                      code: StopSignals.pending ?? Preemption.exitCode)
         }
-        return DrawnSamples(values: values, dimension: d, nfe: 1, classes: g.network.classes > 0 ? g.network.classes : nil)
     }
     let t = try TeacherModel.load(checkpoint, useEMA: useEMA)
     let d = t.network.inputSize
@@ -98,7 +100,7 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
                                         seed: UInt64(seed), labels: labels, stop: { StopSignals.pending != nil })
         let branches = labels == nil || guidance == 0 || guidance == 1 ? 1 : 2
         return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps) * branches,
-                            classes: t.network.classes > 0 ? t.network.classes : nil)
+                            classes: t.network.classes > 0 ? t.network.classes : nil, model: "teacher")
     } catch let s as SamplingStopped {
         throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
                                   code: StopSignals.pending ?? Preemption.exitCode)
