@@ -37,8 +37,6 @@ struct Bench: ParsableCommand {
         try InputLimits.require(repeats, "--repeats", in: 1...100_000)
         try InputLimits.require(batch, "--batch", in: 1...65_536)
         try validateBLASThreads(blasThreads)
-        // A benchmark has nothing to checkpoint: signals keep their default action (end it).
-        Preemption.restoreDefaultActions()
         let comm = startMPIRun(blasThreads: blasThreads).communicator
         defer { MPI.finalize() }
         let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)

@@ -35,8 +35,6 @@ struct BenchDistill: ParsableCommand {
             throw ValidationError("--ks must be a comma-separated list of Langevin step counts in 1...1000, got \(ks)")
         }
         let comm = startMPIRun(blasThreads: nil)
-        // A benchmark has nothing to checkpoint: signals keep their default action (end it).
-        Preemption.restoreDefaultActions()
         try runCommand(comm) {
             let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
             let machine = MachineSummary.measure()

@@ -106,8 +106,11 @@ func startRun(blasThreads: Int?) -> Collectives {
 }
 
 /// `startRun` for the benchmarks, which time MPI itself: MPI always, as a singleton if need be.
+/// A benchmark has nothing to checkpoint and no step boundary to stop at, so stop signals get
+/// their default action back (they end it at once).
 func startMPIRun(blasThreads: Int?) -> MPICollectives {
     _ = startBLAS(blasThreads)
+    Preemption.restoreDefaultActions()
     return MPICollectives.world
 }
 

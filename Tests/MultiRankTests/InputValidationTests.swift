@@ -148,6 +148,19 @@ final class InputValidationTests: XCTestCase {
         }
     }
 
+    /// Benchmarks have nothing to checkpoint: SIGTERM ends them at once by its default action.
+    /// (The fuzzer found `bench` ignoring it: its start-up installed the training handlers again
+    /// after restoring the defaults.)
+    func testStopSignalEndsBenchmarks() throws {
+        let dir = try MPIRun.tempDir("stop-bench")
+        for args in [["bench", "--repeats", "100000"], ["bench-distill", "--steps", "100000", "--networks", "mixture", "--ks", "8"]] {
+            let pid = spawn(args, log: dir.appendingPathComponent("\(args[0]).log").path)
+            Thread.sleep(forTimeInterval: 1.5)
+            kill(pid, SIGTERM)
+            XCTAssertEqual(exitStatus(pid, within: 10, args[0]), 128 + SIGTERM, args[0])
+        }
+    }
+
     /// A stop signal during distill's final evaluation (here two million exact-teacher Heun
     /// samples) ends it promptly with exit 75; the generator stays written. The fuzzer found
     /// it running on for about 10 s after SIGTERM.
