@@ -70,7 +70,7 @@ struct CommandLineFuzzer {
                     "--sigma-init", "--student-steps", "--generator-lr", "--student-lr", "--grad-clip", "--ema-decay",
                     "--ema-rampup", "--allreduce", "--seed", "--time-limit", "--log-every", "--checkpoint-every", "--eval-samples"],
         "train-classifier": ["--data", "--test", "--out", "--steps", "--batch", "--lr", "--seed", "--json"],
-        "bench": ["--json", "--repeats", "--batch", "--blas-threads"],
+        "bench": ["--json", "--repeats", "--batch", "--unet", "--conv-scratch", "--blas-threads"],
         "bench-distill": ["--json", "--steps", "--batch", "--ks", "--networks", "--allreduce"],
         "demo": ["--json", "--out", "--steps", "--init-steps", "--langevin-steps", "--samples", "--teacher-steps", "--seed",
                  "--mixture", "--blas-threads"],
@@ -107,7 +107,8 @@ struct CommandLineFuzzer {
             return [["train-classifier", "--data", "idx:\(f.images),\(f.labels)", "--test", "idx:\(f.images),\(f.labels)",
                      "--steps", "2", "--batch", "8", "--out", o + "/c.safetensors", "--json", o + "/c.json"]]
         case "bench":
-            return [["bench", "--repeats", "1", "--batch", "8", "--json", o + "/b.json"]]
+            // A small U-Net: the default one (c = 32, 28 x 28, batch 64) takes seconds per line.
+            return [["bench", "--repeats", "1", "--batch", "8", "--unet", "4,8,2", "--conv-scratch", "4096", "--json", o + "/b.json"]]
         case "bench-distill":
             return [["bench-distill", "--steps", "1", "--batch", "8", "--ks", "1", "--networks", "mixture", "--json", o + "/b.json"]]
         default:
