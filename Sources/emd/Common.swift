@@ -101,7 +101,7 @@ func validateBLASThreads(_ n: Int?) throws {
 /// over MPI when a launcher started the process (`launchedByMPI`), otherwise as its only rank
 /// without MPI (no singleton start-up; the same results).
 func startRun(blasThreads: Int?) -> Collectives {
-    let env = startBLAS(blasThreads)
+    let env = prepareProcess(blasThreads)
     return env.underMPILauncher ? MPICollectives.world : SingleProcessCollectives()
 }
 
@@ -109,12 +109,13 @@ func startRun(blasThreads: Int?) -> Collectives {
 /// A benchmark has nothing to checkpoint and no step boundary to stop at, so stop signals get
 /// their default action back (they end it at once).
 func startMPIRun(blasThreads: Int?) -> MPICollectives {
-    _ = startBLAS(blasThreads)
+    _ = prepareProcess(blasThreads)
     Preemption.restoreDefaultActions()
     return MPICollectives.world
 }
 
-private func startBLAS(_ threads: Int?) -> CommandEnvironment {
+/// The signal handlers first, then the environment, then BLAS's threads.
+private func prepareProcess(_ threads: Int?) -> CommandEnvironment {
     Preemption.install()
     let env = CommandEnvironment()
     BLAS.setThreads(min(max(threads ?? env.blasThreads, 1), 1024))
