@@ -48,6 +48,11 @@ public final class Distiller: Trainable {
     /// holds the wait for the slowest rank and `times.allreduce` the reduction itself. Costs one
     /// barrier per reduction; leaves the arithmetic unchanged. For benchmarks, off in training.
     public var separateImbalance = false
+    /// Asked before each Langevin step: true ends the step there, before anything is updated,
+    /// so the state is still the step's starting state and a checkpoint of it resumes exactly.
+    /// A job of one rank stops so on a stop signal (a step of a huge batch can take minutes);
+    /// ranks of a larger job cannot leave a step alone and stop at its end, as agreed.
+    var abortStep: () -> Bool = { Preemption.requested }
 
     let shard: Shard
     let generator: Generator
@@ -134,20 +139,24 @@ public final class Distiller: Trainable {
         set { timer.times = newValue }
     }
 
-    /// E-step on this step's fresh chains: returns the number of guarded (chain, step) pairs.
-    func eStep() -> Int {
+    /// E-step on this step's fresh chains: returns the number of guarded (chain, step) pairs,
+    /// or nil when `abortStep` ended it (one rank only).
+    func eStep() -> Int? {
         chains.initialise(seed: UInt64(config.seed), step: step, sigmaLo: noise.lo, sigmaHi: noise.hi, zStep: noise.zStep)
         // The E-step and the M-step evaluate generator and student at the chains' labels.
         generator.denoiser.labels = chains.labelPointer
         student.labels = chains.labelPointer
+        let single = collectives.size == 1
         return chains.run(K: config.effectiveK, gammaEps: config.gammaEps, moveZ: config.movesZ, seed: UInt64(config.seed),
-                          step: step, generator: generator, teacher: teacher, student: student, timer: timer)
+                          step: step, generator: generator, teacher: teacher, student: student, timer: timer,
+                          abort: { single && self.abortStep() })
     }
 
     /// One EM step: E-step and M-step for the generator, then the student's updates.
     public func trainStep() throws -> Bool {
         let t0 = WallClock.now(), before = timer.times.total
-        let guarded = eStep()
+        // Ended by a stop signal before any update: stop, the step not taken.
+        guard let guarded = eStep() else { return true }
         let stats = chains.statistics(cancelNoise: config.effectiveNoiseCancellation)
         diagnostics = SIMD4(Double(guarded), stats.zSquare, stats.aSquare, stats.stepSquare)
         let local = mStep.gradient(chains, config: config, sigmaHi: noise.hi, generator: generator, teacher: teacher, timer: timer)

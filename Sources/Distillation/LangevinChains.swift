@@ -67,9 +67,10 @@ final class LangevinChains {
     }
 
     /// K Langevin steps (the z step only when `moveZ`). A chain whose drift is non-finite is
-    /// held still for that step; returns how many such (chain, step) pairs there were.
+    /// held still for that step; returns how many such (chain, step) pairs there were, or nil
+    /// when `abort`, asked before each step, ended the run.
     func run(K: Int, gammaEps: Float, moveZ: Bool, seed: UInt64, step: Int, generator: Generator, teacher: Denoiser,
-             student: NetworkDenoiser, timer: PhaseTimer) -> Int {
+             student: NetworkDenoiser, timer: PhaseTimer, abort: () -> Bool = { false }) -> Int? {
         let n = shard.count, d = dimension
         let noiseScale = (2 * gammaEps).squareRoot()
         var guarded = 0
@@ -84,6 +85,7 @@ final class LangevinChains {
         fix(true)
         defer { fix(false) }
         for k in 0..<K {
+            if abort() { return nil }
             timer.timed(\.generatorForward) { generator.forward(z, into: g, n: n) }
             for b in 0..<n {
                 let s = sigma[b]

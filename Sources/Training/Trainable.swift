@@ -6,7 +6,9 @@ public protocol Trainable: AnyObject {
     /// Global samples per step (for the samples/s figure).
     var samplesPerStep: Int { get }
     /// One synchronous step on every rank. Returns whether any rank was asked to stop
-    /// (preemption), as agreed by all ranks in the step's collectives.
+    /// (preemption), as agreed by all ranks in the step's collectives. A job of one rank may
+    /// also stop within the step, before anything is updated: it returns true with `step`
+    /// unchanged, and a checkpoint then holds the step's starting state.
     func trainStep() throws -> Bool
     /// The last step's metrics (global values), built only when the loop logs.
     func metrics() -> [(String, Double)]

@@ -84,9 +84,11 @@ public final class TrainingLoop {
     @discardableResult
     public func run(_ trainable: Trainable, finalName: String = "", finalPath: String? = nil) throws -> String {
         while trainable.step < schedule.steps {
+            let before = trainable.step
             let stop = try trainable.trainStep()
             let step = trainable.step
-            if progress.due(step) {
+            // A trainable may stop within a step, before updating anything (`step` unchanged).
+            if step > before && progress.due(step) {
                 progress.report(step: step, samplesPerStep: trainable.samplesPerStep, metrics: trainable.metrics())
             }
             if stop {

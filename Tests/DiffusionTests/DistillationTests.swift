@@ -190,6 +190,47 @@ final class DistillationTests: XCTestCase {
         XCTAssertNotEqual(first.generatorParameters.checksum(), straight.generatorParameters.checksum())
     }
 
+    /// A job of one rank stops within a step on a stop signal, before updating anything: the
+    /// step is not taken, its checkpoint holds the step's starting state, and resuming from it
+    /// gives what an uninterrupted run gives, bit for bit. Ranks of a larger job (here two
+    /// simulated ranks) finish the step instead, as they must agree.
+    func testStopWithinAStepLeavesTheStartingState() throws {
+        let (net, edm, p) = smallSetup(hidden: 16)
+        var c = DistillConfig()
+        c.batch = 32
+        c.langevinSteps = 3
+        c.studentSteps = 2
+        let teacher = ExactMixtureDenoiser(.ring())
+        func make(_ collectives: Collectives = LocalCollectives.single) throws -> Distiller {
+            try Distiller(config: c, collectives: collectives, teacher: teacher, networkConfig: net, edm: edm, initial: p)
+        }
+        let straight = try make()
+        for _ in 0..<6 { _ = try straight.trainStep() }
+        let stopped = try make()
+        for _ in 0..<3 { _ = try stopped.trainStep() }
+        let before = stopped.generatorParameters.checksum(), studentBefore = stopped.studentParameters.checksum()
+        stopped.abortStep = { true }
+        XCTAssertTrue(try stopped.trainStep())
+        XCTAssertEqual(stopped.step, 3)
+        XCTAssertEqual(stopped.generatorParameters.checksum(), before)
+        XCTAssertEqual(stopped.studentParameters.checksum(), studentBefore)
+        let path = scratch("distill-abort") + "/c.safetensors"
+        try stopped.checkpoint().write(to: path)
+        let resumed = try make()
+        try resumed.restore(try Checkpoint.read(path))
+        for _ in 0..<3 { _ = try resumed.trainStep() }
+        XCTAssertEqual(resumed.step, 6)
+        XCTAssertEqual(resumed.generatorParameters.checksum(), straight.generatorParameters.checksum())
+        XCTAssertEqual(resumed.studentParameters.checksum(), straight.studentParameters.checksum())
+        let steps = try LocalCollectives.run(ranks: 2) { col -> Int in
+            let d = try make(col)
+            d.abortStep = { true }
+            _ = try d.trainStep()
+            return d.step
+        }
+        XCTAssertEqual(steps, [1, 1])
+    }
+
     /// A short distillation on the exact mixture moves the one-step generator onto the modes:
     /// on_mode and weight_tv improve on the initial generator by fixed margins.
     func testShortDistillationImprovesCoverage() throws {
