@@ -3,6 +3,7 @@ import Training
 import Diffusion
 import NN
 import Evaluation
+import CounterRNG
 
 final class ImageClassifierTests: XCTestCase {
     override func setUp() { useOneBLASThread() }
@@ -82,6 +83,31 @@ final class ImageClassifierTests: XCTestCase {
         other.metadata = ["kind": "teacher"]
         try other.write(to: path)
         XCTAssertThrowsError(try ImageClassifier.load(from: path))
+    }
+
+    /// A step taken in chunks computes the same loss, accuracy and update as one pass (up to
+    /// summation order): two trainers, one pass of 96 against chunks of 40, 40 and 16.
+    func testChunkedStepsMatchOnePass() throws {
+        let d = ImageClassifier.imageSize, n = 200
+        var values = [Float](repeating: 0, count: n * d), labels = [Int](repeating: 0, count: n)
+        for i in 0..<n {
+            labels[i] = i % 10
+            let noise = Draws.normals(DrawKey(seed: 5, step: 0, purpose: .test, index: i), count: d)
+            for j in 0..<d { values[i * d + j] = (j % 10 == labels[i] ? 0.8 : -0.5) + 0.2 * noise[j] }
+        }
+        let data = try ArrayDataset(name: "toy", count: n, dimension: d, values: values, labels: labels, imageSide: 28)
+        func train(chunk: Int) throws -> ([[(String, Double)]], ImageClassifier) {
+            let model = ImageClassifier(seed: 2)
+            let t = try ClassifierTrainer(model: model, dataset: data, steps: 3, batch: 96, seed: 4, chunk: chunk)
+            var m: [[(String, Double)]] = []
+            for _ in 0..<3 { _ = try t.trainStep(); m.append(t.metrics()) }
+            return (m, model)
+        }
+        let (one, a) = try train(chunk: 1024), (chunked, b) = try train(chunk: 40)
+        for (x, y) in zip(one, chunked) {
+            for ((name, u), (_, v)) in zip(x, y) { XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(u)), name) }
+        }
+        XCTAssertEqual(try a.accuracy(on: data), try b.accuracy(on: data), accuracy: 0.011)
     }
 
     func testShortTrainingBeatsChance() throws {

@@ -15,13 +15,18 @@ public final class ClassifierTrainer: Trainable {
     public private(set) var step = 0
     let labels: [Int]
     let adam: Adam
+    /// Activations for one chunk, and the step's whole batch of images.
     let ws: ImageClassifier.Workspace
+    let batchImages: Tensor
     var order: [Int] = [], orderEpoch = -1
     var batchLabels: [Int]
     var lossSum = 0.0, correct = 0, seen = 0
 
+    /// - Parameter chunk: samples per forward and backward pass within a step (a larger batch
+    ///   goes through in chunks whose gradients add up to the batch's).
     public init(model: ImageClassifier, dataset: ArrayDataset, steps: Int, batch: Int, learningRate: Float = 2e-3,
-                seed: UInt64 = 0) throws {
+                seed: UInt64 = 0, chunk: Int = 1024) throws {
+        self.chunk = max(1, chunk)
         guard let labels = dataset.labels else { throw ImageEvaluationError("dataset \(dataset.name) has no labels") }
         guard dataset.dimension == ImageClassifier.imageSize else {
             throw ImageEvaluationError("dataset \(dataset.name) has dimension \(dataset.dimension), need \(ImageClassifier.imageSize)")
@@ -41,7 +46,8 @@ public final class ClassifierTrainer: Trainable {
         self.learningRate = learningRate
         self.seed = seed
         adam = Adam(count: model.parameters.count, learningRate: learningRate)
-        ws = model.workspace(batch: batch)
+        ws = model.workspace(batch: min(batch, self.chunk))
+        batchImages = Tensor(shape: [batch, ImageClassifier.imageSize])
         batchLabels = [Int](repeating: 0, count: batch)
     }
 
@@ -57,7 +63,7 @@ public final class ClassifierTrainer: Trainable {
                     orderEpoch = epoch
                 }
                 let j = order[pos % n]
-                (ws.input.data + i * d).update(from: values.baseAddress! + j * d, count: d)
+                (batchImages.data + i * d).update(from: values.baseAddress! + j * d, count: d)
                 batchLabels[i] = labels[j]
             }
         }
@@ -66,14 +72,28 @@ public final class ClassifierTrainer: Trainable {
         let cosine = 0.02 + 0.98 * 0.5 * (1 + cosf(Float.pi * t))
         adam.learningRate = learningRate * min(1, Float(step + 1) / Float(warmup)) * cosine
         model.parameters.zeroGrads()
-        model.forward(ws.input.data, n: batch, ws)
-        let r = batchLabels.withUnsafeBufferPointer { model.crossEntropy($0.baseAddress!, n: batch, ws) }
-        model.backward(ws.input.data, n: batch, ws)
+        // Batches above `chunk` go through in chunks whose gradients add up to the batch's, with
+        // a stop signal honoured between chunks before anything is updated (a step of a huge
+        // batch takes long); a batch of at most `chunk` is one pass, as it always was.
+        var loss = 0.0, right = 0, first = 0
+        while first < batch {
+            if first > 0 && Preemption.requested { return true }
+            let n = min(chunk, batch - first)
+            let x = batchImages.data + first * d
+            model.forward(x, n: n, ws)
+            let r = batchLabels.withUnsafeBufferPointer { model.crossEntropy($0.baseAddress! + first, n: n, total: batch, ws) }
+            model.backward(x, n: n, ws)
+            loss += r.loss * Double(n); right += r.correct
+            first += n
+        }
         adam.update(model.parameters)
-        lossSum += r.loss * Double(batch); correct += r.correct; seen += batch
+        lossSum += loss; correct += right; seen += batch
         step += 1
         return Preemption.requested
     }
+
+    /// Samples per forward and backward pass within a step.
+    let chunk: Int
 
     /// Mean loss and training accuracy since the last call, and the learning rate.
     public func metrics() -> [(String, Double)] {

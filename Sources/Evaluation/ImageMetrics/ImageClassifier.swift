@@ -111,10 +111,12 @@ public final class ImageClassifier {
 
     /// Mean softmax cross-entropy of the logits in `ws`; writes d(loss)/d(logits) into
     /// `ws.dLogits` and counts correct predictions.
-    func crossEntropy(_ labels: UnsafePointer<Int>, n: Int, _ ws: Workspace) -> (loss: Double, correct: Int) {
+    /// Mean cross-entropy of `n` rows and the count classified correctly; dLogits holds the
+    /// gradient of the mean over `total` rows (n, or the whole batch when it is taken in chunks).
+    func crossEntropy(_ labels: UnsafePointer<Int>, n: Int, total: Int? = nil, _ ws: Workspace) -> (loss: Double, correct: Int) {
         let k = Self.classes
         var loss = 0.0, correct = 0
-        let inv = 1 / Float(n)
+        let inv = 1 / Float(total ?? n)
         for r in 0..<n {
             let z = ws.logits.data + r * k, g = ws.dLogits.data + r * k
             var m = z[0], arg = 0
