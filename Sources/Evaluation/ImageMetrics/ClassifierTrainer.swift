@@ -15,6 +15,8 @@ public final class ClassifierTrainer: Trainable {
     public private(set) var step = 0
     let labels: [Int]
     let adam: Adam
+    /// Samples per forward and backward pass within a step.
+    let chunk: Int
     /// Activations for one chunk, and the step's whole batch of images.
     let ws: ImageClassifier.Workspace
     let batchImages: Tensor
@@ -91,9 +93,6 @@ public final class ClassifierTrainer: Trainable {
         step += 1
         return Preemption.requested
     }
-
-    /// Samples per forward and backward pass within a step.
-    let chunk: Int
 
     /// Mean loss and training accuracy since the last call, and the learning rate.
     public func metrics() -> [(String, Double)] {
