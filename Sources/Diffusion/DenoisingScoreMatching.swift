@@ -34,11 +34,12 @@ public final class DenoisingScoreMatching {
 
     /// The loss on the prepared inputs (this shard's share of the global mean over
     /// `globalBatch` samples), with its gradient accumulated into `denoiser`'s parameter
-    /// gradients (zeroed first). Returns the local loss sum.
+    /// gradients (zeroed first, unless `accumulate`: a shard taken in chunks). Returns the
+    /// local loss sum.
     public func lossAndGradient(_ denoiser: NetworkDenoiser, clean: UnsafePointer<Float>, sigma: UnsafePointer<Float>,
-                                count: Int, globalBatch: Int) -> Double {
+                                count: Int, globalBatch: Int, accumulate: Bool = false) -> Double {
         let d = dimension
-        denoiser.parameters.zeroGrads()
+        if !accumulate { denoiser.parameters.zeroGrads() }
         guard count > 0 else { return 0 }
         denoiser.denoise(noisy.data, sigma: sigma, out: denoised.data, batch: count)
         let scale = 1 / Float(globalBatch * d)

@@ -60,8 +60,8 @@ public final class TeacherTrainer: Trainable {
         }
         shard = Shard(collectives, globalBatch: cfg.batch)
         let n = shard.capacity, d = data.dimension
-        denoiser = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: n)
-        loss = DenoisingScoreMatching(edm: edm, dimension: d, capacity: n)
+        denoiser = NetworkDenoiser(network: network, edm: edm, parameters: parameters, maxBatch: min(n, Self.chunk))
+        loss = DenoisingScoreMatching(edm: edm, dimension: d, capacity: min(n, Self.chunk))
         x0 = Tensor(shape: [n, d]); noise = Tensor(shape: [n, d]); sigma = Tensor(shape: [n])
         labels = .allocate(capacity: n)
         labels.initialize(repeating: 0, count: n)
@@ -80,8 +80,13 @@ public final class TeacherTrainer: Trainable {
 
     public var samplesPerStep: Int { config.batch }
 
-    /// This rank's loss sum for the current step, gradients into `parameters.grads`.
-    func localLossAndGradient() -> Double {
+    /// Samples per forward and backward pass: a larger shard goes through in chunks whose
+    /// gradients add up to the shard's (a shard of at most `chunk` is one pass).
+    public static let chunk = 4096
+
+    /// This rank's loss sum for the current step, gradients into `parameters.grads`; nil when a
+    /// job of one rank was asked to stop between chunks (nothing updated: the step not taken).
+    func localLossAndGradient() -> Double? {
         let d = data.dimension, seed = UInt64(config.seed)
         for b in 0..<shard.count {
             let gi = shard.lower + b
@@ -93,13 +98,26 @@ public final class TeacherTrainer: Trainable {
                 labels[b] = Int32(dropped ? network.classes : data.label(step: step, position: gi, batch: config.batch, seed: seed))
             }
         }
-        if config.network.dropout > 0 { denoiser.setDropout(DropoutKey(seed: seed, step: step, firstIndex: shard.lower)) }
-        loss.prepare(clean: x0.data, sigma: sigma.data, noise: noise.data, count: shard.count)
-        return loss.lossAndGradient(denoiser, clean: x0.data, sigma: sigma.data, count: shard.count, globalBatch: config.batch)
+        guard shard.count > 0 else {  // an idle rank (more ranks than samples) adds nothing
+            parameters.zeroGrads()
+            return 0
+        }
+        var total = 0.0, first = 0
+        while first < shard.count {
+            if first > 0 && collectives.size == 1 && Preemption.requested { return nil }
+            let n = min(Self.chunk, shard.count - first)
+            if network.classes > 0 { denoiser.labels = UnsafePointer(labels + first) }
+            if config.network.dropout > 0 { denoiser.setDropout(DropoutKey(seed: seed, step: step, firstIndex: shard.lower + first)) }
+            loss.prepare(clean: x0.data + first * d, sigma: sigma.data + first, noise: noise.data + first * d, count: n)
+            total += loss.lossAndGradient(denoiser, clean: x0.data + first * d, sigma: sigma.data + first, count: n,
+                                          globalBatch: config.batch, accumulate: first > 0)
+            first += n
+        }
+        return total
     }
 
     public func trainStep() throws -> Bool {
-        let local = localLossAndGradient()
+        guard let local = localLossAndGradient() else { return true }
         try faults.inject(rank: collectives.rank, step: step, grads: parameters.grads)
         try optimizer.reduceGradients(parameters.grads)
         let finite = optimizer.reducedGradientsFinite(parameters.grads)

@@ -73,6 +73,27 @@ final class RankInvarianceTests: XCTestCase {
         XCTAssertLessThan(relative(one, three[0]), 1e-5)
     }
 
+    /// A shard above `TeacherTrainer.chunk` samples goes through in chunks whose gradients add
+    /// up: one rank with 5,000 samples (chunks of 4,096 and 904) trains as two ranks of 2,500
+    /// (one pass each) do, up to summation order.
+    func testChunkedTeacherStepMatchesUnchunkedShards() throws {
+        var c = TeacherConfig()
+        c.network.hidden = 16
+        c.batch = 5000
+        XCTAssertGreaterThan(c.batch, TeacherTrainer.chunk)
+        XCTAssertLessThanOrEqual(c.batch / 2, TeacherTrainer.chunk)
+        let config = c
+        func train(_ ranks: Int) throws -> [[Float]] {
+            try LocalCollectives.run(ranks: ranks) { col -> [Float] in
+                let t = try TeacherTrainer(config: config, collectives: col, data: MixtureData(config.mixture))
+                for _ in 0..<3 { _ = try t.trainStep() }
+                return withExtendedLifetime(t) { Array(t.parameters.valueBuffer) }
+            }
+        }
+        let one = try train(1)[0], two = try train(2)
+        XCTAssertLessThan(relative(one, two[0]), 1e-5)
+    }
+
     /// Dropout masks are keyed by global sample index: a dropout teacher trains the same on 1
     /// and 2 ranks (up to summation order), and differs from the same run without dropout.
     func testDropoutTeacherIsRankCountInvariant() throws {
