@@ -166,14 +166,25 @@ final class DistillationTests: XCTestCase {
     }
 
     /// Resume: N steps, checkpoint, restore into a fresh distiller, N more equals 2N straight.
-    func testBitExactResume() throws {
+    /// Makes the small distillers of the resume tests (hidden 16, batch 32, K = 3, two student
+    /// updates, the exact ring teacher), all from the same initial weights. Each gets its own
+    /// teacher: a denoiser keeps scratch buffers, so simulated ranks (threads) must not share one.
+    func smallDistillers() -> (Collectives) throws -> Distiller {
         let (net, edm, p) = smallSetup(hidden: 16)
         var c = DistillConfig()
         c.batch = 32
         c.langevinSteps = 3
         c.studentSteps = 2
-        let teacher = ExactMixtureDenoiser(.ring())
-        func make() throws -> Distiller { try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p) }
+        let config = c
+        return {
+            try Distiller(config: config, collectives: $0, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net, edm: edm,
+                          initial: p)
+        }
+    }
+
+    func testBitExactResume() throws {
+        let makeOn = smallDistillers()
+        func make() throws -> Distiller { try makeOn(LocalCollectives.single) }
         let straight = try make()
         for _ in 0..<12 { _ = try straight.trainStep() }
         let first = try make()
@@ -195,15 +206,8 @@ final class DistillationTests: XCTestCase {
     /// gives what an uninterrupted run gives, bit for bit. Ranks of a larger job (here two
     /// simulated ranks) finish the step instead, as they must agree.
     func testStopWithinAStepLeavesTheStartingState() throws {
-        let (net, edm, p) = smallSetup(hidden: 16)
-        var c = DistillConfig()
-        c.batch = 32
-        c.langevinSteps = 3
-        c.studentSteps = 2
-        let teacher = ExactMixtureDenoiser(.ring())
-        func make(_ collectives: Collectives = LocalCollectives.single) throws -> Distiller {
-            try Distiller(config: c, collectives: collectives, teacher: teacher, networkConfig: net, edm: edm, initial: p)
-        }
+        let makeOn = smallDistillers()
+        func make(_ collectives: Collectives = LocalCollectives.single) throws -> Distiller { try makeOn(collectives) }
         let straight = try make()
         for _ in 0..<6 { _ = try straight.trainStep() }
         let stopped = try make()
