@@ -3,8 +3,13 @@
 #include <stdint.h>
 #include <string.h>
 
-// The widest vector unit the CPU has, chosen once when the library is loaded (an ifunc).
+// The widest vector unit the CPU has, chosen once when the library is loaded (an ifunc). Other
+// architectures get one build at the compiler's default width.
+#if defined(__x86_64__)
 #define EMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define EMD_CLONES
+#endif
 // Each element of these loops reads and writes only its own index, so an output that is also an
 // input (dx == dy, in place) carries no dependence between elements: vectorise regardless (the
 // compiler's runtime overlap check would otherwise send in-place calls down the scalar loop).
@@ -13,7 +18,7 @@
 static inline float bits_to_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 static inline uint32_t float_to_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
-// e^x as NN.simdExp computes it, one lane: clamp to [-87.3, 88.3], n = round(x log2 e) by the
+// e^x as the Swift SIMD code it replaced computed it, one lane: clamp to [-87.3, 88.3], n = round(x log2 e) by the
 // 1.5 * 2^23 trick, r = x - n ln 2 in two parts, a degree-6 polynomial, scaled by 2^n.
 static inline float poly_exp(float x) {
     float xc = x < -87.3f ? -87.3f : x;
