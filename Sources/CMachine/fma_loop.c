@@ -1,5 +1,7 @@
 #include "cmachine.h"
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 // Sixteen independent chains keep both FMA pipes busy through their latency (4 cycles x 2
@@ -54,3 +56,18 @@ double emd_fma_loop(int bits, long iterations, float m, float c, float out[16]) 
     }
     return perIteration * (double)iterations;
 }
+
+#else
+// Other architectures: no x86 vector widths to report or measure; the peak is then "unknown"
+// (emd bench says so) rather than a build error.
+int emd_cpu_supports(const char *feature) {
+    (void)feature;
+    return 0;
+}
+
+double emd_fma_loop(int bits, long iterations, float m, float c, float out[16]) {
+    (void)bits; (void)iterations; (void)m; (void)c;
+    for (int i = 0; i < 16; i++) out[i] = 0;
+    return 0;
+}
+#endif
