@@ -1,4 +1,5 @@
 import BLAS
+import CKernels
 
 /// 2-D convolution on [batch, channels, height, width] tensors with a square kernel (1 or 3),
 /// "same" padding (kernel/2) and stride 1 or 2. Weights are [out, in, k, k].
@@ -81,13 +82,60 @@ public struct Conv2D: Sendable {
         return (lo, max(lo, hi))
     }
 
+    /// Where the im2col row of kernel tap (ky, kx) reads the input at stride 1: output pixel r
+    /// (row-major over the [ho, wo] map, which equals the input's) reads input pixel r + offset;
+    /// output rows [rowLo, rowHi) are inside the image vertically, and within them the pixels
+    /// [first, end) can be copied as one run (the columns outside [lo, hi) of each row read the
+    /// padding and are fixed up after the run).
+    @inline(__always) func shiftedRun(_ ky: Int, _ kx: Int)
+        -> (offset: Int, rowLo: Int, rowHi: Int, first: Int, end: Int, lo: Int, hi: Int) {
+        let pad = kernel / 2, dy = ky - pad, dx = kx - pad
+        let rowLo = max(0, -dy), rowHi = max(rowLo, min(height, height - dy))
+        let (lo, hi) = validColumns(kx)
+        // No row inside the image (a map shorter than the kernel's reach): an empty run.
+        if rowHi == rowLo { return (dy * width + dx, rowLo, rowHi, 0, 0, lo, hi) }
+        let first = rowLo * width + max(0, -dx), end = max(first, rowHi * width - max(0, dx))
+        return (dy * width + dx, rowLo, rowHi, first, end, lo, hi)
+    }
+
     /// Sample x's im2col columns into `col`, whose rows are `ld` floats apart.
-    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
-        let pad = kernel / 2, ho = outHeight, wo = outWidth
+    public func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
         if kernel == 1 && stride == 1 {
-            for c in 0..<inChannels { (col + c * ld).update(from: x + c * height * width, count: ho * wo) }
-            return
+            for c in 0..<inChannels { (col + c * ld).update(from: x + c * height * width, count: height * width) }
+        } else if stride == 1 {
+            im2colShifted(x, col, ld: ld)
+        } else {
+            im2colByRows(x, col, ld: ld)
         }
+    }
+
+    /// im2col at stride 1: each tap's row is the input plane shifted by a constant offset, so it
+    /// is one copy of a contiguous run, the rows above or below the image zeroed, and the one or
+    /// two columns per row that fall into the side padding zeroed after the copy.
+    public func im2colShifted(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
+        let hw = height * width, w = width
+        for c in 0..<inChannels {
+            let xc = x + c * hw
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let row = col + ((c * kernel + ky) * kernel + kx) * ld
+                    let r = shiftedRun(ky, kx)
+                    row.update(repeating: 0, count: r.first)
+                    (row + r.first).update(from: xc + (r.first + r.offset), count: r.end - r.first)
+                    (row + r.end).update(repeating: 0, count: hw - r.end)
+                    for oy in r.rowLo..<r.rowHi {
+                        let line = row + oy * w
+                        for ox in 0..<r.lo { line[ox] = 0 }
+                        for ox in r.hi..<w { line[ox] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// im2col row by row (any stride): the reference the shifted copy is tested against.
+    public func im2colByRows(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
+        let pad = kernel / 2, ho = outHeight, wo = outWidth
         for c in 0..<inChannels {
             let xc = x + c * height * width
             for ky in 0..<kernel {
@@ -116,8 +164,40 @@ public struct Conv2D: Sendable {
         }
     }
 
-    /// Add the im2col columns in `col` (rows `ld` apart) back onto sample dx.
-    func col2imAdd(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
+    /// Add the im2col columns in `col` (rows `ld` apart) back onto sample dx. At stride 1 the
+    /// columns that read the padding are zeroed in `col` first (it is scratch), so that each
+    /// tap's row adds onto dx as one contiguous run; every element of dx receives its taps in
+    /// the same order either way.
+    public func col2imAdd(_ col: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
+        if stride == 1 && kernel > 1 {
+            col2imAddShifted(col, dx, ld: ld)
+        } else {
+            col2imAddByRows(col, dx, ld: ld)
+        }
+    }
+
+    public func col2imAddShifted(_ col: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
+        let hw = height * width, w = width
+        for c in 0..<inChannels {
+            let xc = dx + c * hw
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let row = col + ((c * kernel + ky) * kernel + kx) * ld
+                    let r = shiftedRun(ky, kx)
+                    for oy in r.rowLo..<r.rowHi {
+                        let line = row + oy * w
+                        for ox in 0..<r.lo { line[ox] = 0 }
+                        for ox in r.hi..<w { line[ox] = 0 }
+                    }
+                    let src = row + r.first, dst = xc + (r.first + r.offset)
+                    for i in 0..<(r.end - r.first) { dst[i] += src[i] }
+                }
+            }
+        }
+    }
+
+    /// col2im row by row (any stride): the reference the shifted version is tested against.
+    public func col2imAddByRows(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
         let pad = kernel / 2, ho = outHeight, wo = outWidth
         for c in 0..<inChannels {
             let xc = dx + c * height * width
@@ -196,12 +276,7 @@ public struct Conv2D: Sendable {
                 for j in 0..<nb { im2col(x + (b0 + j) * inSize, cols + j * hw, ld: ld) }
                 BLAS.gemm(transB: true, m: outChannels, n: colRows, k: ld, a: g, lda: ld, b: cols, ldb: ld,
                           beta: 1, c: p.grads + weight, ldc: colRows)
-                for o in 0..<outChannels {
-                    var s: Float = 0
-                    let r = g + o * ld
-                    for i in 0..<ld { s += r[i] }
-                    p.grads[bias + o] += s
-                }
+                for o in 0..<outChannels { p.grads[bias + o] += emd_sum(g + o * ld, ld) }
             }
             if let dx {
                 BLAS.gemm(transA: true, m: colRows, n: ld, k: outChannels, a: p.values + weight, lda: colRows,

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Normalisation over groups of contiguous elements with a per-channel affine map; the shared
 /// kernel behind LayerNorm (one group per row) and GroupNorm.
 public struct GroupedNorm: Sendable {
@@ -16,11 +18,17 @@ public struct GroupedNorm: Sendable {
         let n = groupSize
         for g in 0..<(batch * groupsPerSample) {
             let xs = x + g * n, ys = y + g * n
-            var m: Float = 0
-            for i in 0..<n { m += xs[i] }
-            m /= Float(n)
-            var v: Float = 0
-            for i in 0..<n { let d = xs[i] - m; v += d * d }
+            var m: Float = 0, v: Float = 0
+            if spatial == 1 {
+                for i in 0..<n { m += xs[i] }
+                m /= Float(n)
+                for i in 0..<n { let d = xs[i] - m; v += d * d }
+            } else {
+                // Feature maps: parallel partial sums (CKernels); rows (LayerNorm) keep the
+                // serial sums their recorded results were computed with.
+                m = emd_sum(xs, n) / Float(n)
+                v = emd_sum_squared_deviations(xs, n, m)
+            }
             v /= Float(n)
             let r = 1 / (v + epsilon).squareRoot()
             mean[g] = m
@@ -47,13 +55,23 @@ public struct GroupedNorm: Sendable {
                 let ga = gamma[c0 + c]
                 let base = c * spatial
                 var dg: Float = 0, db: Float = 0
-                for s in 0..<spatial {
-                    let xh = (xs[base + s] - m) * r
-                    let d = dys[base + s]
-                    dg += d * xh
-                    db += d
-                    sumD += d * ga
-                    sumDX += d * ga * xh
+                if spatial > 1 {
+                    // The sums of dy and of dy (x - mean) over the channel's map, in parallel
+                    // partial sums (CKernels); sumD and sumDX follow from them per channel.
+                    var dxm: Float = 0
+                    emd_sum_and_dot_deviations(dys + base, xs + base, spatial, m, &db, &dxm)
+                    dg = dxm * r
+                    sumD += ga * db
+                    sumDX += ga * dg
+                } else {
+                    for s in 0..<spatial {
+                        let xh = (xs[base + s] - m) * r
+                        let d = dys[base + s]
+                        dg += d * xh
+                        db += d
+                        sumD += d * ga
+                        sumDX += d * ga * xh
+                    }
                 }
                 dGamma?[c0 + c] += dg
                 dBeta?[c0 + c] += db

@@ -49,6 +49,35 @@ final class LayerGradientTests: XCTestCase {
                           ln.backward(p, x: x, dy: dy, dx: &dx, batch: batch, cache: cache); return dx })
     }
 
+    /// GroupNorm over 7 x 7 maps: the statistics' partial sums run over full 16-wide blocks and
+    /// a tail (the 5-element maps above are all tail).
+    func testGroupNormOnFeatureMaps() {
+        var l = ParameterLayout()
+        let gn = GroupNorm(&l, "gn", channels: 4, groups: 2, spatial: 49)
+        let p = randomParameters(l)
+        let batch = 2, n = batch * 4 * 49
+        let cache = gn.makeCache(batch: batch)
+        checker.check(name: "GroupNorm 7x7", p: p, input: randomArray(n, seed: 14, scale: 2), outputCount: n,
+                      forward: { x in var y = [Float](repeating: 0, count: n)
+                          gn.forward(p, x, &y, batch: batch, cache: cache); return y },
+                      backward: { x, dy in var dx = [Float](repeating: 0, count: n)
+                          gn.backward(p, x: x, dy: dy, dx: &dx, batch: batch, cache: cache); return dx })
+        // The statistics themselves: with unit gain and zero bias every group comes out with
+        // mean 0 and variance 1, and the stored mean is the group's (checked in Double).
+        let plain = Parameters(layout: l)
+        plain.initialize(seed: 1)
+        let x = randomArray(n, seed: 15, scale: 3).map { $0 + 5 }
+        var y = [Float](repeating: 0, count: n)
+        gn.forward(plain, x, &y, batch: batch, cache: cache)
+        for g in 0..<(batch * 2) {
+            let xs = x[(g * 98)..<((g + 1) * 98)].map(Double.init), ys = y[(g * 98)..<((g + 1) * 98)].map(Double.init)
+            XCTAssertEqual(Double(cache.mean.data[g]), xs.reduce(0, +) / 98, accuracy: 1e-5)
+            let m = ys.reduce(0, +) / 98, v = ys.map { ($0 - m) * ($0 - m) }.reduce(0, +) / 98
+            XCTAssertEqual(m, 0, accuracy: 1e-5)
+            XCTAssertEqual(v, 1, accuracy: 1e-3)
+        }
+    }
+
     func testGroupNorm() {
         var l = ParameterLayout()
         let gn = GroupNorm(&l, "gn", channels: 4, groups: 2, spatial: 5)
@@ -138,6 +167,83 @@ final class LayerGradientTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// At stride 1 the im2col rows are shifted copies of the input plane and col2im adds them
+    /// back as contiguous runs: both equal the row-by-row reference bit for bit (im2col exactly;
+    /// col2im too, since each input pixel receives its taps in the same order), over maps
+    /// whose side padding falls on the first and last columns, a chunk layout (ld wider than one
+    /// sample) and 1 x 1, 3 x 3 and 5 x 5-sized maps.
+    func testShiftedIm2colMatchesRowByRow() {
+        for (h, w, c) in [(6, 5, 2), (4, 4, 3), (28, 28, 2), (7, 7, 1), (1, 3, 2), (3, 1, 1)] {
+            var l = ParameterLayout()
+            let conv = Conv2D(&l, "conv", in: c, out: 2, kernel: 3, stride: 1, height: h, width: w)
+            let hw = h * w, ld = 2 * hw + 3, rows = c * 9
+            let x = randomArray(c * hw, seed: 21 + h)
+            var fast = [Float](repeating: .nan, count: rows * ld), reference = fast
+            x.withUnsafeBufferPointer { xp in
+                fast.withUnsafeMutableBufferPointer { conv.im2colShifted(xp.baseAddress!, $0.baseAddress! + hw, ld: ld) }
+                reference.withUnsafeMutableBufferPointer { conv.im2colByRows(xp.baseAddress!, $0.baseAddress! + hw, ld: ld) }
+            }
+            for r in 0..<rows {
+                for i in 0..<hw {
+                    XCTAssertEqual(fast[r * ld + hw + i].bitPattern, reference[r * ld + hw + i].bitPattern,
+                                   "im2col \(h)x\(w) row \(r) pixel \(i)")
+                }
+            }
+            // col2im of a random column matrix onto a random dx.
+            let cols = randomArray(rows * ld, seed: 31 + w)
+            var colFast = cols, colReference = cols
+            var dxFast = randomArray(c * hw, seed: 41), dxReference = dxFast
+            colFast.withUnsafeMutableBufferPointer { cp in
+                dxFast.withUnsafeMutableBufferPointer { conv.col2imAddShifted(cp.baseAddress! + hw, $0.baseAddress!, ld: ld) }
+            }
+            colReference.withUnsafeMutableBufferPointer { cp in
+                dxReference.withUnsafeMutableBufferPointer { conv.col2imAddByRows(UnsafePointer(cp.baseAddress! + hw), $0.baseAddress!, ld: ld) }
+            }
+            for i in 0..<(c * hw) {
+                XCTAssertEqual(dxFast[i].bitPattern, dxReference[i].bitPattern, "col2im \(h)x\(w) pixel \(i)")
+            }
+        }
+    }
+
+    /// A 3 x 3 stride-1 convolution against direct nested loops in Double: output, input
+    /// gradient and weight and bias gradients.
+    func testStride1ConvMatchesDirectConvolution() {
+        let (cin, cout, h, w) = (3, 2, 7, 6)
+        var l = ParameterLayout()
+        let conv = Conv2D(&l, "conv", in: cin, out: cout, kernel: 3, stride: 1, height: h, width: w)
+        let p = randomParameters(l)
+        let x = randomArray(conv.inSize, seed: 51), dy = randomArray(conv.outSize, seed: 52)
+        var y = [Float](repeating: 0, count: conv.outSize), dx = [Float](repeating: 0, count: conv.inSize)
+        p.zeroGrads()
+        let col = conv.makeCache()
+        conv.forward(p, x, &y, batch: 1, col: col)
+        conv.backward(p, x: x, dy: dy, dx: &dx, batch: 1, col: col)
+        var yRef = [Double](repeating: 0, count: conv.outSize), dxRef = [Double](repeating: 0, count: conv.inSize)
+        var dwRef = [Double](repeating: 0, count: cout * cin * 9), dbRef = [Double](repeating: 0, count: cout)
+        for o in 0..<cout {
+            for oy in 0..<h {
+                for ox in 0..<w {
+                    let oi = (o * h + oy) * w + ox
+                    var s = Double(p.values[conv.bias + o])
+                    dbRef[o] += Double(dy[oi])
+                    for c in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
+                        let iy = oy + ky - 1, ix = ox + kx - 1
+                        guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                        let wi = ((o * cin + c) * 3 + ky) * 3 + kx, xi = (c * h + iy) * w + ix
+                        s += Double(p.values[conv.weight + wi]) * Double(x[xi])
+                        dxRef[xi] += Double(p.values[conv.weight + wi]) * Double(dy[oi])
+                        dwRef[wi] += Double(x[xi]) * Double(dy[oi])
+                    } } }
+                    yRef[oi] = s
+                }
+            }
+        }
+        for i in 0..<y.count { XCTAssertEqual(Double(y[i]), yRef[i], accuracy: 1e-5, "y[\(i)]") }
+        for i in 0..<dx.count { XCTAssertEqual(Double(dx[i]), dxRef[i], accuracy: 1e-5, "dx[\(i)]") }
+        for i in 0..<dwRef.count { XCTAssertEqual(Double(p.grads[conv.weight + i]), dwRef[i], accuracy: 1e-4, "dw[\(i)]") }
+        for o in 0..<cout { XCTAssertEqual(Double(p.grads[conv.bias + o]), dbRef[o], accuracy: 1e-4, "db[\(o)]") }
     }
 
     func testUpsample() {

@@ -25,4 +25,13 @@ void emd_adam_update(float *w, const float *g, float *m, float *v, long n, float
 // e = d * e + (1 - d) * w over n elements.
 void emd_ema_update(float *e, const float *w, long n, float d);
 
+// Reductions in 16 partial sums folded in a fixed order (the same result at every width; not
+// the serial order of a plain loop).
+// The sum of x[0..n).
+float emd_sum(const float *x, long n);
+// The sum of (x[i] - m)^2.
+float emd_sum_squared_deviations(const float *x, long n, float m);
+// *sum = the sum of d[i]; *dot = the sum of d[i] * (x[i] - m).
+void emd_sum_and_dot_deviations(const float *d, const float *x, long n, float m, float *sum, float *dot);
+
 #endif
