@@ -60,6 +60,7 @@ struct ChildRunner {
         var status: Int32 = 0
         var verdict: ArgvOutcome? = nil
         var stopSent = false
+        var ticksAtStop = 0
         while true {
             let r = waitpid(pid, &status, WNOHANG)
             if r == pid || (r < 0 && errno != EINTR) { break }
@@ -71,20 +72,31 @@ struct ChildRunner {
                 usleep(500_000)
                 if waitpid(pid, &status, WNOHANG) == pid { break }
                 let after = cpuTicks(pid)
-                if let b = before, let a = after, a == b, processState(pid) != "D" {
+                if let b = before, let a = after, a == b, !isLive(pid) {
                     verdict = .hang("blocked in \(procText(pid, "wchan")) (syscall \(procText(pid, "syscall").split(separator: " ").first ?? "?"))")
                 } else {
-                    // Computing, or waiting for the disk (state D: an fsync on a busy disk): a
-                    // live run, which must now end within the grace period.
+                    // Computing, waiting for a CPU (runnable, state R, on a loaded machine) or
+                    // for the disk (state D: an fsync on a busy disk): a live run, which must
+                    // now end within the grace period.
                     verdict = .slow
                 }
+                ticksAtStop = cpuTicks(pid) ?? 0
                 kill(-pid, SIGTERM)
                 stopSent = true
             } else if stopSent && t > timeout + grace {
-                kill(-pid, SIGKILL)
-                if verdict == .slow { verdict = .hang("did not stop within \(grace) s of SIGTERM while computing") }
-                _ = waitpid(pid, &status, 0)
-                break
+                // The grace is the CPU time the run gets after SIGTERM (a run starved by other
+                // work on a shared machine has not had its grace yet), within a wall-clock cap
+                // of ten graces; a run still blocked (no CPU, not runnable) has had it.
+                let used = Double((cpuTicks(pid) ?? ticksAtStop) - ticksAtStop) / Double(sysconf(Int32(_SC_CLK_TCK)))
+                let starved = isLive(pid) && used < grace
+                if !starved || t > timeout + 10 * grace {
+                    kill(-pid, SIGKILL)
+                    if verdict == .slow {
+                        verdict = .hang("did not stop within \(grace) s of SIGTERM while computing (\(String(format: "%.1f", used)) s of CPU)")
+                    }
+                    _ = waitpid(pid, &status, 0)
+                    break
+                }
             }
             usleep(t < 1 ? 5_000 : 20_000)
         }
@@ -108,11 +120,22 @@ struct ChildRunner {
         return u + k
     }
 
-    /// The process's state letter (R running, S sleeping, D in uninterruptible disk wait...).
-    func processState(_ pid: pid_t) -> Character? {
-        let s = procText(pid, "stat")
+    /// The state letter of a /proc stat line (R running, S sleeping, D in uninterruptible disk
+    /// wait...).
+    func state(ofStat s: String) -> Character? {
         guard let close = s.lastIndex(of: ")") else { return nil }
         return s[s.index(after: close)...].first(where: { $0 != " " })
+    }
+
+    /// Whether any thread of `pid` is running or runnable (R: on a CPU or waiting for one, as
+    /// on a machine loaded by other work) or in disk wait (D): not blocked on an input.
+    func isLive(_ pid: pid_t) -> Bool {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        for t in tasks {
+            let s = (try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/stat", encoding: .utf8)) ?? ""
+            if let c = state(ofStat: s), c == "R" || c == "D" { return true }
+        }
+        return false
     }
 
     func procText(_ pid: pid_t, _ name: String) -> String {

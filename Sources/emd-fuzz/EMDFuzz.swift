@@ -48,7 +48,7 @@ struct EMDFuzz: ParsableCommand {
         or peak memory above --max-rss-mb fails the run (exit 1; 70 crash, 71 hang).
         """)
 
-    @Argument(help: "Targets: safetensors, checkpoint, idx, config, or all (the parsers, in process); argv (mutated emd command lines of every subcommand, run as child processes) or argv-SUB (one subcommand: argv-sample, argv-eval, argv-train-teacher, argv-distill, argv-train-classifier, argv-bench, argv-bench-distill, argv-demo).")
+    @Argument(help: "Targets: safetensors, checkpoint, idx, config, or all (the parsers, in process); argv (mutated emd command lines of every subcommand, run as child processes) or argv-SUB (one subcommand: argv-sample, argv-eval, argv-train-teacher, argv-distill, argv-train-classifier, argv-bench, argv-bench-distill, argv-demo); harness (checks the argv judge on scripted children: blocked, computing, ignoring SIGTERM, starved of CPU).")
     var targets: [String] = ["all"]
     @Option(help: "Mutated inputs per target.") var iterations = 100_000
     @Option(help: "Campaign seed.") var seed: UInt64 = 1
@@ -77,6 +77,11 @@ struct EMDFuzz: ParsableCommand {
     }
 
     mutating func run() throws {
+        if targets == ["harness"] {
+            let dir = work ?? FileManager.default.temporaryDirectory.appendingPathComponent("emd-fuzz-harness-\(getpid())").path
+            if !checkHarness(work: dir) { throw ExitCode(1) }
+            return
+        }
         if targets.contains(where: { $0.hasPrefix("argv") }) {
             func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p }
             let own = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emd").path
