@@ -69,6 +69,28 @@ public enum AtomicFile {
         }
     }
 
+    /// Throws the error `write(_:to:)` would throw for `path` before it writes anything (not a
+    /// file path, a target that is not a regular file, a folder where no file can be created),
+    /// by creating and removing a temporary file beside it: a command can refuse a bad output
+    /// path before its work rather than after.
+    public static func checkWritable(_ path: String) throws {
+        let (directory, name) = split(path)
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw FileFormatError(path: path, "not a file path")
+        }
+        var target = stat()
+        if stat(path, &target) == 0, (target.st_mode & S_IFMT) != S_IFREG {
+            throw FileFormatError(path: path, "exists and is not a regular file (\(fileKind(target.st_mode))); refusing to replace it")
+        }
+        let probe = "\(directory)/.\(name).probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw FileFormatError(path: path, "cannot create a file in \(directory): \(errnoDescription())")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
     /// Splits a path into (directory, last component); the directory is "." for bare names.
     private static func split(_ path: String) -> (String, String) {
         guard let slash = path.lastIndex(of: "/") else { return (".", path) }

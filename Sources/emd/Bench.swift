@@ -37,8 +37,17 @@ struct Bench: ParsableCommand {
         try InputLimits.require(repeats, "--repeats", in: 1...100_000)
         try InputLimits.require(batch, "--batch", in: 1...65_536)
         try validateBLASThreads(blasThreads)
+        let u = unet.split(separator: ",").compactMap { Int($0) }
+        guard u.count == 3, (1...512).contains(u[0]), (4...256).contains(u[1]), u[1] % 4 == 0, (1...4096).contains(u[2]) else {
+            throw ValidationError("--unet needs CHANNELS,SIDE,BATCH (channels 1...512, side 4...256 divisible by 4, batch 1...4096), got \(unet)")
+        }
+        let budgets = convScratch.split(separator: ",").compactMap { Int($0) }
+        guard !budgets.isEmpty, budgets.allSatisfy({ (0...(1 << 28)).contains($0) }) else {
+            throw ValidationError("--conv-scratch needs comma-separated float counts in 0...2^28, got \(convScratch)")
+        }
         let comm = startMPIRun(blasThreads: blasThreads).communicator
         defer { MPI.finalize() }
+        try checkOutputBeforeWork(json, flag: "--json", comm)
         let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
         var result: [String: Any] = [
             "ranks": comm.size, "blas_threads": BLAS.threads, "repeats": repeats,
@@ -69,14 +78,6 @@ struct Bench: ParsableCommand {
         log.log(String(format: "MLP 784-1024x3-784 fwd+bwd, batch %d: %.2f GFLOP/s (%.1f ms/step), utilization %.3f of sgemm(1024) timed alongside (%.2f GFLOP/s); same GEMMs alone %.2f GFLOP/s",
                         batch, mlp["gflops"] as! Double, 1000 * (mlp["seconds_per_step"] as! Double), util, peak,
                         mlp["gemm_only_gflops"] as! Double))
-        let u = unet.split(separator: ",").compactMap { Int($0) }
-        guard u.count == 3, (1...512).contains(u[0]), (4...256).contains(u[1]), u[1] % 4 == 0, (1...4096).contains(u[2]) else {
-            throw ValidationError("--unet needs CHANNELS,SIDE,BATCH (channels 1...512, side 4...256 divisible by 4, batch 1...4096), got \(unet)")
-        }
-        let budgets = convScratch.split(separator: ",").compactMap { Int($0) }
-        guard !budgets.isEmpty, budgets.allSatisfy({ (0...(1 << 28)).contains($0) }) else {
-            throw ValidationError("--conv-scratch needs comma-separated float counts in 0...2^28, got \(convScratch)")
-        }
         var unetRows: [[String: Any]] = []
         for budget in budgets {
             var row = measureUNet(channels: u[0], side: u[1], batch: u[2], budget: budget)

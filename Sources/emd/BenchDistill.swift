@@ -34,8 +34,29 @@ struct BenchDistill: ParsableCommand {
         guard !kList.isEmpty, kList.allSatisfy({ (1...1000).contains($0) }) else {
             throw ValidationError("--ks must be a comma-separated list of Langevin step counts in 1...1000, got \(ks)")
         }
+        let networkList = networks.split(separator: ",").map(String.init)
+        guard !networkList.isEmpty, networkList.allSatisfy(["mixture", "image", "unet"].contains) else {
+            throw ValidationError("--networks: needs a comma-separated list of mixture, image, unet, got '\(networks)'")
+        }
+        let modes = try allreduce.split(separator: ",").map { m -> GradientExchangeMode in
+            guard let mode = GradientExchangeMode(rawValue: String(m)) else {
+                throw ValidationError("--allreduce: unknown mode '\(m)' (separate, overlap, fused, bucketed)")
+            }
+            return mode
+        }
+        let shardings = try optimizer.split(separator: ",").map { o -> Bool in
+            switch o {
+            case "replicated": return false
+            case "sharded": return true
+            default: throw ValidationError("--optimizer: unknown '\(o)' (replicated, sharded)")
+            }
+        }
+        guard !modes.isEmpty, !shardings.isEmpty else {
+            throw ValidationError("--allreduce and --optimizer need at least one value each")
+        }
         let comm = startMPIRun(blasThreads: nil)
         try runCommand(comm) {
+            try checkOutputBeforeWork(json, flag: "--json", comm.communicator)
             let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
             let machine = MachineSummary.measure()
             machine.lines.forEach(log.log)
@@ -52,7 +73,7 @@ struct BenchDistill: ParsableCommand {
             let sgemm = 2 * Double(n * n * n) / ts.sorted()[2] / 1e9
             log.log(String(format: "sgemm 1024: %.2f GFLOP/s", sgemm))
             var rows: [[String: Any]] = []
-            for which in networks.split(separator: ",").map(String.init) {
+            for which in networkList {
                 let (net, netConfig, teacher, edm, dim): (ConditionalNetwork, NetworkConfig, Denoiser, EDMConfig, Int)
                 let localBatch = Shard(comm, globalBatch: batch).count
                 if which == "mixture" {
@@ -77,19 +98,8 @@ struct BenchDistill: ParsableCommand {
                 let initial = Parameters(layout: net.layout)
                 initial.initialize(seed: 1)
                 for k in kList {
-                  for mode in try allreduce.split(separator: ",").map({ m -> GradientExchangeMode in
-                      guard let mode = GradientExchangeMode(rawValue: String(m)) else {
-                          throw ValidationError("--allreduce: unknown mode '\(m)' (separate, overlap, fused, bucketed)")
-                      }
-                      return mode
-                  }) {
-                  for sharding in try optimizer.split(separator: ",").map({ o -> Bool in
-                      switch o {
-                      case "replicated": return false
-                      case "sharded": return true
-                      default: throw ValidationError("--optimizer: unknown '\(o)' (replicated, sharded)")
-                      }
-                  }) {
+                  for mode in modes {
+                  for sharding in shardings {
                     var cfg = DistillConfig()
                     cfg.allreduce = mode
                     cfg.optimizerSharding = sharding

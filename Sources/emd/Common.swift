@@ -208,3 +208,17 @@ func progressReporter(_ collectives: Collectives, steps: Int, every: Int, metric
     let metrics = try collectives.isRoot ? metricsPath.map { try MetricsLog(path: $0) } : nil
     return TrainingProgress(isRoot: collectives.isRoot, totalSteps: steps, every: every, style: style, metrics: metrics)
 }
+
+/// A benchmark's output path, checked on rank 0 (the rank that writes it) before any work, so a
+/// path that cannot be written fails in a second rather than after the measurements; every rank
+/// then stops with the error.
+func checkOutputBeforeWork(_ path: String?, flag: String, _ comm: Communicator) throws {
+    guard let path else { return }
+    var problem: String? = nil
+    if comm.isRoot {
+        do { try AtomicFile.checkWritable(path) } catch { problem = "\(flag): \(error)" }
+    }
+    if try comm.allreduce(problem == nil ? 0.0 : 1.0, op: .max) > 0 {
+        throw ValidationError(problem ?? "\(flag): rank 0 cannot write \(path)")
+    }
+}

@@ -148,6 +148,26 @@ final class InputValidationTests: XCTestCase {
         }
     }
 
+    /// Benchmarks refuse what they cannot use before they measure anything: a malformed list
+    /// flag, or a --json path that cannot be written (it used to fail after the measurements).
+    func testBenchmarksRefuseBadArgumentsBeforeMeasuring() throws {
+        let dir = try MPIRun.tempDir("bench-args")
+        let missing = dir.appendingPathComponent("no-such-folder/b.json").path
+        for (args, fragment) in [(["bench", "--conv-scratch", ""], "--conv-scratch"),
+                                 (["bench", "--unet", "3,30,8"], "--unet"),
+                                 (["bench", "--json", missing], "cannot create a file in"),
+                                 (["bench", "--json", dir.path], "not a regular file"),
+                                 (["bench-distill", "--networks", "mixture,0"], "--networks"),
+                                 (["bench-distill", "--allreduce", ""], "--allreduce"),
+                                 (["bench-distill", "--optimizer", "zero"], "--optimizer"),
+                                 (["bench-distill", "--json", missing], "cannot create a file in")] {
+            let r = try emd(args)
+            XCTAssertNotEqual(r.status, 0, "\(args): \(r.output)")
+            XCTAssertTrue(r.output.contains(fragment), "\(args): '\(fragment)' not in: \(r.output)")
+            XCTAssertFalse(r.output.contains("sgemm"), "\(args) measured before refusing: \(r.output)")
+        }
+    }
+
     /// Benchmarks have nothing to checkpoint: SIGTERM ends them at once by its default action.
     /// (The fuzzer found `bench` ignoring it: its start-up installed the training handlers again
     /// after restoring the defaults.)
