@@ -61,6 +61,31 @@ final class TrainingRankTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: two.appendingPathComponent("metrics.jsonl").path))
     }
 
+    /// Shards above 4,096 samples go through in chunks (TeacherTrainer.chunk): a global batch of
+    /// 10,000 is three chunks on one rank and two of 5,000 on each of two ranks under mpirun.
+    /// Both runs agree to summation order and both ranks end identical.
+    func testChunkedTeacherShardsOnTwoRanks() throws {
+        let args = ["train-teacher", "--data", "mixture", "--hidden", "16", "--steps", "4", "--batch", "10000", "--log-every", "2"]
+        let one = try MPIRun.tempDir("tc1"), two = try MPIRun.tempDir("tc2")
+        let r1 = try emd(ranks: 1, args + ["--out", one.path])
+        XCTAssertEqual(r1.status, 0, r1.output)
+        let r2 = try emd(ranks: 2, args + ["--out", two.path])
+        XCTAssertEqual(r2.status, 0, r2.output)
+        try ranksIdentical(two)
+        let a = try tensors(one.appendingPathComponent("teacher.safetensors").path, group: "params")
+        let b = try tensors(two.appendingPathComponent("teacher.safetensors").path, group: "params")
+        assertClose(a, b, relative: 1e-4, "teacher parameters, chunked shards, 1 vs 2 ranks")
+        // Not vacuous: the chunked steps move the parameters (two steps fewer end elsewhere).
+        let short = try MPIRun.tempDir("tc0")
+        var shortArgs = args
+        shortArgs[shortArgs.firstIndex(of: "--steps")! + 1] = "2"
+        let r0 = try emd(ranks: 1, shortArgs + ["--out", short.path])
+        XCTAssertEqual(r0.status, 0, r0.output)
+        let c = try tensors(short.appendingPathComponent("teacher.safetensors").path, group: "params")
+        XCTAssertEqual(a.count, c.count)
+        XCTAssertGreaterThan(zip(a, c).map { abs($0 - $1) }.max() ?? 0, 1e-4, "4 chunked steps changed nothing after 2")
+    }
+
     /// A one-rank job started without a launcher runs without MPI (`SingleProcessCollectives`);
     /// forced through an MPI singleton (`EMD_MPI=1`) and under `mpirun -np 1` it computes the
     /// same: generator, student and optimiser state bit for bit, with the sharded optimiser too.
