@@ -45,7 +45,7 @@ struct Bench: ParsableCommand {
         guard !budgets.isEmpty, budgets.allSatisfy({ (0...(1 << 28)).contains($0) }) else {
             throw ValidationError("--conv-scratch needs comma-separated float counts in 0...2^28, got \(convScratch)")
         }
-        let comm = startMPIRun(blasThreads: blasThreads).communicator
+        let comm = startBenchmarkRun(blasThreads: blasThreads)
         defer { MPI.finalize() }
         try checkOutputBeforeWork(json, flag: "--json", comm)
         let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: 1, every: 1)
@@ -95,11 +95,11 @@ struct Bench: ParsableCommand {
         result["normals"] = rng
         log.log(String(format: "normal draws (Philox + Box-Muller): %.1f M/s; scalar libm reference %.1f M/s (%.2fx)",
                         rng["simd_per_second"]! / 1e6, rng["scalar_per_second"]! / 1e6, rng["simd_per_second"]! / rng["scalar_per_second"]!))
-        if comm.size > 1 {
+        if comm.size > 1, let mpi = (comm as? MPICollectives)?.communicator {
             var rows: [[String: Any]] = []
             // From one float (the latency, alpha) to 16 MB (the bandwidth).
             for bytes in [4, 4096, 65536, 1 << 20, 4 << 20, 16 << 20] {
-                let r = try allreduce(comm, bytes: bytes)
+                let r = try allreduce(mpi, bytes: bytes)
                 rows.append(r)
                 log.log(String(format: "allreduce %8d bytes over %d ranks: %8.3f ms, %7.3f GB/s algorithm bandwidth",
                                 bytes, comm.size, 1000 * (r["seconds"] as! Double), r["algbw_gbps"] as! Double))
@@ -129,10 +129,10 @@ struct Bench: ParsableCommand {
         defer { out.deallocate() }
         var simd: [Double] = [], scalar: [Double] = []
         for r in 0..<repeats {
-            var t0 = MPI.wallTime()
+            var t0 = WallClock.now()
             for i in 0..<256 { Draws.normal(DrawKey(seed: 1, step: r, purpose: .test, index: i), into: out + i * 784, count: 784) }
-            simd.append(MPI.wallTime() - t0)
-            t0 = MPI.wallTime()
+            simd.append(WallClock.now() - t0)
+            t0 = WallClock.now()
             for i in 0..<256 {
                 let key = DrawKey(seed: 1, step: r, purpose: .test, index: i), o = out + i * 784
                 for j in 0..<196 {
@@ -142,7 +142,7 @@ struct Bench: ParsableCommand {
                     o[4 * j] = r0 * cosf(t0); o[4 * j + 1] = r0 * sinf(t0); o[4 * j + 2] = r1 * cosf(t1); o[4 * j + 3] = r1 * sinf(t1)
                 }
             }
-            scalar.append(MPI.wallTime() - t0)
+            scalar.append(WallClock.now() - t0)
         }
         return ["simd_per_second": Double(n) / median(simd), "scalar_per_second": Double(n) / median(scalar)]
     }
@@ -151,9 +151,9 @@ struct Bench: ParsableCommand {
         body() // warm-up
         var ts: [Double] = []
         for _ in 0..<repeats {
-            let t0 = MPI.wallTime()
+            let t0 = WallClock.now()
             body()
-            ts.append(MPI.wallTime() - t0)
+            ts.append(WallClock.now() - t0)
         }
         return median(ts)
     }
@@ -235,12 +235,12 @@ struct Bench: ParsableCommand {
         step(); gemm()
         var stepTimes: [Double] = [], gemmTimes: [Double] = []
         for _ in 0..<repeats {
-            var t0 = MPI.wallTime()
+            var t0 = WallClock.now()
             step()
-            stepTimes.append(MPI.wallTime() - t0)
-            t0 = MPI.wallTime()
+            stepTimes.append(WallClock.now() - t0)
+            t0 = WallClock.now()
             gemm(); gemm()
-            gemmTimes.append((MPI.wallTime() - t0) / 2)
+            gemmTimes.append((WallClock.now() - t0) / 2)
         }
         return (median(stepTimes), 2 * Double(n * n * n) / median(gemmTimes) / 1e9)
     }
@@ -253,9 +253,9 @@ struct Bench: ParsableCommand {
         var ts: [Double] = []
         for i in 0...(bytes < 65536 ? 20 * repeats : repeats) {
             try comm.barrier()
-            let t0 = MPI.wallTime()
+            let t0 = WallClock.now()
             try comm.allreduce(buf.data, count: count, op: .sum)
-            let dt = MPI.wallTime() - t0
+            let dt = WallClock.now() - t0
             if i > 0 { ts.append(dt) }
         }
         // Every rank's median, then the slowest rank's.

@@ -105,13 +105,13 @@ func startRun(blasThreads: Int?) -> Collectives {
     return env.underMPILauncher ? MPICollectives.world : SingleProcessCollectives()
 }
 
-/// `startRun` for the benchmarks, which time MPI itself: MPI always, as a singleton if need be.
-/// A benchmark has nothing to checkpoint and no step boundary to stop at, so stop signals get
-/// their default action back (they end it at once).
-func startMPIRun(blasThreads: Int?) -> MPICollectives {
-    _ = prepareProcess(blasThreads)
+/// `startRun` for the benchmarks: MPI under a launcher (where they time it), none on one rank
+/// started without one. A benchmark has nothing to checkpoint and no step boundary to stop
+/// at, so stop signals get their default action back (they end it at once).
+func startBenchmarkRun(blasThreads: Int?) -> Collectives {
+    let env = prepareProcess(blasThreads)
     Preemption.restoreDefaultActions()
-    return MPICollectives.world
+    return env.underMPILauncher ? MPICollectives.world : SingleProcessCollectives()
 }
 
 /// The signal handlers first, then the environment, then BLAS's threads.
@@ -212,13 +212,13 @@ func progressReporter(_ collectives: Collectives, steps: Int, every: Int, metric
 /// A benchmark's output path, checked on rank 0 (the rank that writes it) before any work, so a
 /// path that cannot be written fails in a second rather than after the measurements; every rank
 /// then stops with the error.
-func checkOutputBeforeWork(_ path: String?, flag: String, _ comm: Communicator) throws {
+func checkOutputBeforeWork(_ path: String?, flag: String, _ comm: Collectives) throws {
     guard let path else { return }
     var problem: String? = nil
     if comm.isRoot {
         do { try AtomicFile.checkWritable(path) } catch { problem = "\(flag): \(error)" }
     }
-    if try comm.allreduce(problem == nil ? 0.0 : 1.0, op: .max) > 0 {
+    if try comm.any(problem != nil) {
         throw ValidationError(problem ?? "\(flag): rank 0 cannot write \(path)")
     }
 }
