@@ -242,6 +242,25 @@ final class TrainingRankTests: XCTestCase {
         XCTAssertEqual(breakdowns[1]["imbalance"], 0, "no barrier without the flag: \(breakdowns[1])")
     }
 
+    /// The benchmarks on one rank started without a launcher (no MPI): both write their JSON,
+    /// with one rank, measured rates and no all-reduce rows.
+    func testBenchmarksOnOneRankWithoutMPI() throws {
+        let dir = try MPIRun.tempDir("bench-one")
+        let a = dir.appendingPathComponent("bench.json").path, b = dir.appendingPathComponent("distill.json").path
+        let r1 = try emd(ranks: 1, ["bench", "--repeats", "1", "--batch", "8", "--unet", "4,8,2", "--conv-scratch", "4096", "--json", a])
+        XCTAssertEqual(r1.status, 0, r1.output)
+        let bench = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: a))) as? [String: Any])
+        XCTAssertEqual(bench["ranks"] as? Int, 1)
+        XCTAssertGreaterThan(bench["unet_utilization"] as? Double ?? 0, 0, "\(bench)")
+        XCTAssertNil(bench["allreduce"])
+        let r2 = try emd(ranks: 1, ["bench-distill", "--steps", "1", "--batch", "8", "--ks", "1", "--networks", "mixture", "--json", b])
+        XCTAssertEqual(r2.status, 0, r2.output)
+        let distill = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: b))) as? [String: Any]
+        let row = try XCTUnwrap((distill?["rows"] as? [[String: Any]])?.first, "\(String(describing: distill))")
+        XCTAssertEqual(row["ranks"] as? Int, 1)
+        XCTAssertGreaterThan(row["seconds_per_step"] as? Double ?? 0, 0, "\(row)")
+    }
+
     /// SIGUSR1 to mpirun (which forwards it to every rank; Slurm's --signal sends it) preempts
     /// a 2-rank run: all ranks agree, checkpoint and exit with the requeue code 75; the resumed
     /// run, on 1 rank, ends where an uninterrupted run of the same length ends. The run is
