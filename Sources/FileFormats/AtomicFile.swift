@@ -15,16 +15,7 @@ public enum AtomicFile {
     /// Readers see either the old file or the complete new one. On failure the temporary file is
     /// removed and `path` is left untouched. An existing target's permission bits are kept.
     public static func write(_ data: Data, to path: String) throws {
-        let (directory, name) = split(path)
-        guard !name.isEmpty, name != ".", name != ".." else {
-            throw FileFormatError(path: path, "not a file path")
-        }
-        // The rename below would replace whatever is at `path`: never a device (/dev/null given
-        // as an output would be destroyed when run as root), a FIFO or a directory.
-        var target = stat()
-        if stat(path, &target) == 0, (target.st_mode & S_IFMT) != S_IFREG {
-            throw FileFormatError(path: path, "exists and is not a regular file (\(fileKind(target.st_mode))); refusing to replace it")
-        }
+        let (directory, name) = try checkedTarget(path)
 
         var fd: Int32 = -1
         var tempPath = ""
@@ -74,6 +65,20 @@ public enum AtomicFile {
     /// by creating and removing a temporary file beside it: a command can refuse a bad output
     /// path before its work rather than after.
     public static func checkWritable(_ path: String) throws {
+        let (directory, name) = try checkedTarget(path)
+        let probe = "\(directory)/.\(name).probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw FileFormatError(path: path, "cannot create a file in \(directory): \(errnoDescription())")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// The target's folder and name, after refusing what a rename must never replace: not a file
+    /// path, or an existing device (/dev/null given as an output would be destroyed when run as
+    /// root), FIFO or directory.
+    private static func checkedTarget(_ path: String) throws -> (String, String) {
         let (directory, name) = split(path)
         guard !name.isEmpty, name != ".", name != ".." else {
             throw FileFormatError(path: path, "not a file path")
@@ -82,13 +87,7 @@ public enum AtomicFile {
         if stat(path, &target) == 0, (target.st_mode & S_IFMT) != S_IFREG {
             throw FileFormatError(path: path, "exists and is not a regular file (\(fileKind(target.st_mode))); refusing to replace it")
         }
-        let probe = "\(directory)/.\(name).probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw FileFormatError(path: path, "cannot create a file in \(directory): \(errnoDescription())")
-        }
-        close(fd)
-        unlink(probe)
+        return (directory, name)
     }
 
     /// Splits a path into (directory, last component); the directory is "." for bare names.

@@ -98,6 +98,17 @@ public struct Conv2D: Sendable {
         return (dy * width + dx, rowLo, rowHi, first, end, lo, hi)
     }
 
+    /// Zeroes the columns outside [lo, hi) of the output rows [rowLo, rowHi) of one tap's row:
+    /// the pixels that read the side padding.
+    @inline(__always) func zeroSideColumns(_ row: UnsafeMutablePointer<Float>,
+                                           _ r: (offset: Int, rowLo: Int, rowHi: Int, first: Int, end: Int, lo: Int, hi: Int)) {
+        for oy in r.rowLo..<r.rowHi {
+            let line = row + oy * width
+            for ox in 0..<r.lo { line[ox] = 0 }
+            for ox in r.hi..<width { line[ox] = 0 }
+        }
+    }
+
     /// Sample x's im2col columns into `col`, whose rows are `ld` floats apart.
     public func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
         if kernel == 1 && stride == 1 {
@@ -113,7 +124,7 @@ public struct Conv2D: Sendable {
     /// is one copy of a contiguous run, the rows above or below the image zeroed, and the one or
     /// two columns per row that fall into the side padding zeroed after the copy.
     public func im2colShifted(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, ld: Int) {
-        let hw = height * width, w = width
+        let hw = height * width
         for c in 0..<inChannels {
             let xc = x + c * hw
             for ky in 0..<kernel {
@@ -123,11 +134,7 @@ public struct Conv2D: Sendable {
                     row.update(repeating: 0, count: r.first)
                     (row + r.first).update(from: xc + (r.first + r.offset), count: r.end - r.first)
                     (row + r.end).update(repeating: 0, count: hw - r.end)
-                    for oy in r.rowLo..<r.rowHi {
-                        let line = row + oy * w
-                        for ox in 0..<r.lo { line[ox] = 0 }
-                        for ox in r.hi..<w { line[ox] = 0 }
-                    }
+                    zeroSideColumns(row, r)
                 }
             }
         }
@@ -177,18 +184,14 @@ public struct Conv2D: Sendable {
     }
 
     public func col2imAddShifted(_ col: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
-        let hw = height * width, w = width
+        let hw = height * width
         for c in 0..<inChannels {
             let xc = dx + c * hw
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = col + ((c * kernel + ky) * kernel + kx) * ld
                     let r = shiftedRun(ky, kx)
-                    for oy in r.rowLo..<r.rowHi {
-                        let line = row + oy * w
-                        for ox in 0..<r.lo { line[ox] = 0 }
-                        for ox in r.hi..<w { line[ox] = 0 }
-                    }
+                    zeroSideColumns(row, r)
                     let src = row + r.first, dst = xc + (r.first + r.offset)
                     for i in 0..<(r.end - r.first) { dst[i] += src[i] }
                 }
