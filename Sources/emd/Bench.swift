@@ -112,8 +112,7 @@ struct Bench: ParsableCommand {
             result["allreduce"] = rows
         }
         if comm.isRoot, let json {
-            let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
-            try AtomicFile.write(data, to: json)
+            try writeJSON(result, to: json)
             log.log("wrote \(json)")
         }
     }

@@ -209,16 +209,28 @@ func progressReporter(_ collectives: Collectives, steps: Int, every: Int, metric
     return TrainingProgress(isRoot: collectives.isRoot, totalSteps: steps, every: every, style: style, metrics: metrics)
 }
 
-/// A benchmark's output path, checked on rank 0 (the rank that writes it) before any work, so a
-/// path that cannot be written fails in a second rather than after the measurements; every rank
-/// then stops with the error.
-func checkOutputBeforeWork(_ path: String?, flag: String, _ comm: Collectives) throws {
+/// An output file checked before the work that produces it, so that a path that cannot be
+/// written fails in a second rather than after minutes of sampling, training or measuring. With
+/// `creatingFolder`, the folder is created first, as `writeJSON` does when it writes.
+func checkOutput(_ path: String?, flag: String, creatingFolder: Bool = false) throws {
     guard let path else { return }
+    do {
+        let dir = (path as NSString).deletingLastPathComponent
+        if creatingFolder, !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try AtomicFile.checkWritable(path)
+    } catch {
+        throw ValidationError("\(flag): \(error)")
+    }
+}
+
+/// A JSON output (`writeJSON`, which creates its folder) checked by `checkOutput` on rank 0,
+/// the rank that writes it; every rank stops with its error.
+func checkOutputBeforeWork(_ path: String?, flag: String, _ comm: Collectives) throws {
     var problem: String? = nil
     if comm.isRoot {
-        do { try AtomicFile.checkWritable(path) } catch { problem = "\(flag): \(error)" }
+        do { try checkOutput(path, flag: flag, creatingFolder: true) } catch { problem = "\(error)" }
     }
     if try comm.any(problem != nil) {
-        throw ValidationError(problem ?? "\(flag): rank 0 cannot write \(path)")
+        throw ValidationError(problem ?? "\(flag): rank 0 cannot write \(path ?? "")")
     }
 }

@@ -37,6 +37,7 @@ struct Demo: ParsableCommand {
         let comm = startRun(blasThreads: blasThreads)
         let env = CommandEnvironment()
         try runCommand(comm) {
+            try checkOutputBeforeWork(json, flag: "--json", comm)
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let log = TrainingProgress(isRoot: comm.isRoot, totalSteps: steps, every: max(1, steps / 10), style: env.progressStyle)
             var base = DistillConfig()
@@ -103,8 +104,8 @@ struct Demo: ParsableCommand {
                 var result: [String: Any] = results
                 result["config"] = ["steps": steps, "init_steps": initSteps, "ranks": comm.size, "samples": samples,
                                     "seed": seed, "batch": base.batch, "langevin_steps": langevinSteps]
-                if let json { try writeJSON(result, to: json) }
                 try writeJSON(result, to: "\(out)/demo.json")
+                if let json { try writeJSON(result, to: json) }
                 var md = "# emd demo: EM Distillation vs the mode-seeking baseline\n\n"
                 md += "Exact \(mix.modes)-mode Gaussian-mixture teacher in \(mix.dimension)-D, weights \(mix.weights.map { String(format: "%.2f", $0) }.joined(separator: " ")); "
                 md += "\(steps) generator steps per method, global batch \(base.batch), \(comm.size) rank(s), seed \(seed), \(samples) samples per evaluation.\n\n"

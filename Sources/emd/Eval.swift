@@ -36,7 +36,12 @@ struct Eval: ParsableCommand {
         StopSignals.installInterrupt()
         try runCommand(comm) {
             guard comm.isRoot else { return }
+            // Outputs, mixture, classifier and reference first: a bad path or file should fail
+            // before minutes of sampling.
+            try checkOutput(json, flag: "--json", creatingFolder: true)
+            try checkOutput(png, flag: "--png")
             let mix = classifier == nil || png != nil ? try readMixture(mixture) ?? .ring() : nil
+            let scorer = try classifier.map { (try ImageClassifier.load(from: $0), try ArrayDataset.load(reference)) }
             var values: [Float], n: Int, dim: Int
             var requested: [Int32]? = nil
             // What drew the samples (a checkpoint's): recorded beside the metrics, for FD against NFE.
@@ -61,12 +66,10 @@ struct Eval: ParsableCommand {
                                 action: "refusing to score them")
             try StopSignals.check("eval")
             var result: [String: Any]
-            if let classifier {
+            if let (clf, ref) = scorer {
                 // Pixels live in [-1, 1]; samples are clipped to that range, as they are when
                 // saved as images (a few-step sampler can overshoot far outside it).
                 for i in values.indices { values[i] = min(1, max(-1, values[i])) }
-                let clf = try ImageClassifier.load(from: classifier)
-                let ref = try ArrayDataset.load(reference)
                 let m = try ImageEvaluation.evaluate(samples: values, count: n, classifier: clf, reference: ref, requested: requested)
                 result = m
                 print(m.keys.sorted().map { k in String(format: "%@ %.4f", k, m[k]!) }.joined(separator: "  "))
@@ -80,7 +83,7 @@ struct Eval: ParsableCommand {
                 print(String(format: "on_mode %.4f  modes_covered %d/%d  weight_tv %.4f  (%d samples)",
                              r.onMode, r.modesCovered, mix.modes, r.weightTV, r.count))
             }
-            if let json { try writeJSONFile(result.merging(provenance) { a, _ in a }, to: json) }
+            if let json { try writeJSON(result.merging(provenance) { a, _ in a }, to: json) }
             if let png, let mix { try writePNG(values, count: n, dimension: dim, to: png, mixture: mix) }
         }
     }

@@ -39,7 +39,10 @@ struct Sample: ParsableCommand {
         StopSignals.installInterrupt()
         try runCommand(comm) {
             guard comm.isRoot else { return }
-            // Read the mixture first: a bad file should fail before minutes of sampling.
+            // Outputs and the mixture first: a bad path or file should fail before minutes of
+            // sampling.
+            try checkOutput(out, flag: "--out")
+            try checkOutput(png, flag: "--png")
             let mix = png == nil ? nil : try readMixture(mixture) ?? .ring()
             // Three copies at most at once: the samples, their encoded file, the PNG's input.
             let drawn = try drawSamples(checkpoint: checkpoint, count: count, steps: steps, sampler: s, useEMA: !noEma,

@@ -142,13 +142,3 @@ func refuseNonFinite(_ values: [Float], count: Int, dimension: Int, source: Stri
         throw ValidationError("\(source): \(bad) of \(count) samples contain NaN or infinity (the first is sample \(first! + 1)); \(action)")
     }
 }
-
-/// `writeJSON` through `AtomicFile`: an existing target that is not a regular file (a device
-/// such as /dev/null, which Foundation's atomic write renames over when run as root, a FIFO,
-/// a directory) is refused, naming it.
-func writeJSONFile(_ object: Any, to path: String) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    let dir = (path as NSString).deletingLastPathComponent
-    if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-    try AtomicFile.write(data, to: path)
-}

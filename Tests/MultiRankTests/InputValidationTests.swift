@@ -148,19 +148,49 @@ final class InputValidationTests: XCTestCase {
         }
     }
 
+    /// Output paths, and eval's classifier, are checked before the work that needs them:
+    /// sample and eval refused an unwritable --out, --png or --json only after sampling, eval
+    /// read its classifier after sampling, demo wrote --json (and then its folder's demo.json)
+    /// only after training. Here each would take minutes; each is refused within seconds.
+    func testOutputsAreCheckedBeforeTheWork() throws {
+        let dir = try MPIRun.tempDir("outputs-first")
+        let t = try teacher(dir)
+        let blocked = dir.appendingPathComponent("a-file").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: blocked, contents: Data()))
+        let unwritable = blocked + "/x"  // a path under a regular file: no folder can be made there
+        let big = "5000000"
+        for (args, fragment) in [(["sample", "--checkpoint", t, "--count", big, "--out", unwritable + ".npy"], "--out"),
+                                 (["sample", "--checkpoint", t, "--count", big, "--out", dir.appendingPathComponent("s.npy").path,
+                                   "--png", unwritable + ".png"], "--png"),
+                                 (["eval", "--checkpoint", t, "--count", big, "--json", unwritable + ".json"], "--json"),
+                                 (["eval", "--checkpoint", t, "--count", big, "--classifier", dir.appendingPathComponent("none").path],
+                                  "none"),
+                                 (["demo", "--out", dir.appendingPathComponent("demo").path, "--json", unwritable + ".json"], "--json")] {
+            let start = Date()
+            let r = try emd(args, timeout: 60)
+            XCTAssertNotEqual(r.status, 0, "\(args): \(r.output)")
+            XCTAssertTrue(r.output.contains(fragment), "\(args): '\(fragment)' not in: \(r.output)")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 10, "\(args) worked before refusing: \(r.output)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.npy").path))
+    }
+
     /// Benchmarks refuse what they cannot use before they measure anything: a malformed list
     /// flag, or a --json path that cannot be written (it used to fail after the measurements).
     func testBenchmarksRefuseBadArgumentsBeforeMeasuring() throws {
         let dir = try MPIRun.tempDir("bench-args")
-        let missing = dir.appendingPathComponent("no-such-folder/b.json").path
+        // A path under a regular file: no folder can be made there.
+        let blocked = dir.appendingPathComponent("a-file").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: blocked, contents: Data()))
+        let missing = blocked + "/b.json"
         for (args, fragment) in [(["bench", "--conv-scratch", ""], "--conv-scratch"),
                                  (["bench", "--unet", "3,30,8"], "--unet"),
-                                 (["bench", "--json", missing], "cannot create a file in"),
+                                 (["bench", "--json", missing], "--json"),
                                  (["bench", "--json", dir.path], "not a regular file"),
                                  (["bench-distill", "--networks", "mixture,0"], "--networks"),
                                  (["bench-distill", "--allreduce", ""], "--allreduce"),
                                  (["bench-distill", "--optimizer", "zero"], "--optimizer"),
-                                 (["bench-distill", "--json", missing], "cannot create a file in")] {
+                                 (["bench-distill", "--json", missing], "--json")] {
             let r = try emd(args)
             XCTAssertNotEqual(r.status, 0, "\(args): \(r.output)")
             XCTAssertTrue(r.output.contains(fragment), "\(args): '\(fragment)' not in: \(r.output)")
