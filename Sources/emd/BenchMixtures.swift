@@ -50,6 +50,12 @@ struct BenchMixtures: ParsableCommand {
             guard let m = try parseMixture(String(spec)) else { throw ValidationError("no mixture \(spec)") }
             return (String(spec), m)
         }
+        // The output folder and its report files first: the runs' logs go there, and a folder
+        // that cannot be made should fail now, not after hours of runs.
+        do { try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true) } catch {
+            throw ValidationError("--out: cannot create \(out): \(error.localizedDescription)")
+        }
+        try checkOutput(out + "/results.json", flag: "--out")
         let runner = ChildRunner(executable: try selfPath(), jobs: jobs)
         var rows: [[String: Any]] = []
         var budgets: [String: Double] = [:]

@@ -151,7 +151,8 @@ final class InputValidationTests: XCTestCase {
     /// Output paths, and eval's classifier, are checked before the work that needs them:
     /// sample and eval refused an unwritable --out, --png or --json only after sampling, eval
     /// read its classifier after sampling, demo wrote --json (and then its folder's demo.json)
-    /// only after training. Here each would take minutes; each is refused within seconds.
+    /// only after training, bench-mixtures blamed its runs' logs for a folder it could not make.
+    /// Here each would take minutes; each is refused within seconds, naming the flag.
     func testOutputsAreCheckedBeforeTheWork() throws {
         let dir = try MPIRun.tempDir("outputs-first")
         let t = try teacher(dir)
@@ -165,7 +166,8 @@ final class InputValidationTests: XCTestCase {
                                  (["eval", "--checkpoint", t, "--count", big, "--json", unwritable + ".json"], "--json"),
                                  (["eval", "--checkpoint", t, "--count", big, "--classifier", dir.appendingPathComponent("none").path],
                                   "none"),
-                                 (["demo", "--out", dir.appendingPathComponent("demo").path, "--json", unwritable + ".json"], "--json")] {
+                                 (["demo", "--out", dir.appendingPathComponent("demo").path, "--json", unwritable + ".json"], "--json"),
+                                 (["bench-mixtures", "--out", unwritable], "--out: cannot create")] {
             let start = Date()
             let r = try emd(args, timeout: 60)
             XCTAssertNotEqual(r.status, 0, "\(args): \(r.output)")
