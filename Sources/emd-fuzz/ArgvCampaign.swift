@@ -127,13 +127,23 @@ struct ChildRunner {
         return s[s.index(after: close)...].first(where: { $0 != " " })
     }
 
-    /// Whether any thread of `pid` is running or runnable (R: on a CPU or waiting for one, as
-    /// on a machine loaded by other work) or in disk wait (D): not blocked on an input.
+    /// Whether any thread of any process in the child's process group (the child leads it: an
+    /// MPI singleton's helper daemon, say, is in it too) is running or runnable (R: on a CPU or
+    /// waiting for one, as on a machine loaded by other work) or in disk wait (D): not blocked on
+    /// an input.
     func isLive(_ pid: pid_t) -> Bool {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        for t in tasks {
-            let s = (try? String(contentsOfFile: "/proc/\(pid)/task/\(t)/stat", encoding: .utf8)) ?? ""
-            if let c = state(ofStat: s), c == "R" || c == "D" { return true }
+        let fm = FileManager.default
+        let procs = ((try? fm.contentsOfDirectory(atPath: "/proc")) ?? []).filter { Int32($0) != nil }
+        for p in procs {
+            let stat = (try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8)) ?? ""
+            guard let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // After the command name: state, ppid, pgrp.
+            guard fields.count > 2, Int32(fields[2]) == pid else { continue }
+            for t in (try? fm.contentsOfDirectory(atPath: "/proc/\(p)/task")) ?? [] {
+                let s = (try? String(contentsOfFile: "/proc/\(p)/task/\(t)/stat", encoding: .utf8)) ?? ""
+                if let c = state(ofStat: s), c == "R" || c == "D" { return true }
+            }
         }
         return false
     }

@@ -9,7 +9,8 @@ import Glibc
 ///  - computing, ends on SIGTERM: slow (live), not a finding;
 ///  - computing and ignoring SIGTERM: a hang once it has had its grace in CPU time;
 ///  - runnable but starved of CPU (SCHED_IDLE beside a busy process on the same core, as a
-///    campaign's children are beside builds on a shared machine): slow, not a hang.
+///    campaign's children are beside builds on a shared machine), or waiting for a process of
+///    its group that is: slow, not a hang.
 /// Prints one line per case; returns whether every verdict was the expected one.
 func checkHarness(work: String) -> Bool {
     try? FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
@@ -40,6 +41,11 @@ func checkHarness(work: String) -> Bool {
     busy.arguments = ["-c", "0", "/bin/sh", "-c", "while :; do :; done"]
     if (try? busy.run()) != nil, FileManager.default.isExecutableFile(atPath: "/usr/bin/chrt") {
         expect("runnable child starved of CPU", "exec taskset -c 0 chrt --idle 0 sh -c 'trap \"exit 0\" TERM; while :; do :; done'",
+               grace: 2) { $0 == .slow }
+        // The child itself waits (for a process of its group, as an MPI singleton waits for its
+        // helper daemon) while that process is the one starved.
+        expect("child waiting for a starved process of its group",
+               "taskset -c 0 chrt --idle 0 sh -c 'trap \"exit 0\" TERM; while :; do :; done'; exit 0",
                grace: 2) { $0 == .slow }
         busy.terminate()
         busy.waitUntilExit()
