@@ -87,21 +87,23 @@ public struct Conv2D: Sendable {
     /// output rows [rowLo, rowHi) are inside the image vertically, and within them the pixels
     /// [first, end) can be copied as one run (the columns outside [lo, hi) of each row read the
     /// padding and are fixed up after the run).
-    @inline(__always) func shiftedRun(_ ky: Int, _ kx: Int)
-        -> (offset: Int, rowLo: Int, rowHi: Int, first: Int, end: Int, lo: Int, hi: Int) {
+    struct ShiftedRun {
+        let offset: Int, rowLo: Int, rowHi: Int, first: Int, end: Int, lo: Int, hi: Int
+    }
+
+    @inline(__always) func shiftedRun(_ ky: Int, _ kx: Int) -> ShiftedRun {
         let pad = kernel / 2, dy = ky - pad, dx = kx - pad
         let rowLo = max(0, -dy), rowHi = max(rowLo, min(height, height - dy))
         let (lo, hi) = validColumns(kx)
         // No row inside the image (a map shorter than the kernel's reach): an empty run.
-        if rowHi == rowLo { return (dy * width + dx, rowLo, rowHi, 0, 0, lo, hi) }
+        if rowHi == rowLo { return ShiftedRun(offset: dy * width + dx, rowLo: rowLo, rowHi: rowHi, first: 0, end: 0, lo: lo, hi: hi) }
         let first = rowLo * width + max(0, -dx), end = max(first, rowHi * width - max(0, dx))
-        return (dy * width + dx, rowLo, rowHi, first, end, lo, hi)
+        return ShiftedRun(offset: dy * width + dx, rowLo: rowLo, rowHi: rowHi, first: first, end: end, lo: lo, hi: hi)
     }
 
     /// Zeroes the columns outside [lo, hi) of the output rows [rowLo, rowHi) of one tap's row:
     /// the pixels that read the side padding.
-    @inline(__always) func zeroSideColumns(_ row: UnsafeMutablePointer<Float>,
-                                           _ r: (offset: Int, rowLo: Int, rowHi: Int, first: Int, end: Int, lo: Int, hi: Int)) {
+    @inline(__always) func zeroSideColumns(_ row: UnsafeMutablePointer<Float>, _ r: ShiftedRun) {
         for oy in r.rowLo..<r.rowHi {
             let line = row + oy * width
             for ox in 0..<r.lo { line[ox] = 0 }
@@ -183,6 +185,8 @@ public struct Conv2D: Sendable {
         }
     }
 
+    /// col2im at stride 1: the side-padding columns of each tap's row zeroed, then the row added
+    /// onto dx as one contiguous run.
     public func col2imAddShifted(_ col: UnsafeMutablePointer<Float>, _ dx: UnsafeMutablePointer<Float>, ld: Int) {
         let hw = height * width
         for c in 0..<inChannels {
