@@ -39,7 +39,7 @@ func checkHarness(work: String) -> Bool {
     let busy = Process()
     busy.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
     busy.arguments = ["-c", "0", "/bin/sh", "-c", "while :; do :; done"]
-    if (try? busy.run()) != nil, FileManager.default.isExecutableFile(atPath: "/usr/bin/chrt") {
+    if FileManager.default.isExecutableFile(atPath: "/usr/bin/chrt"), (try? busy.run()) != nil {
         expect("runnable child starved of CPU", "exec taskset -c 0 chrt --idle 0 sh -c 'trap \"exit 0\" TERM; while :; do :; done'",
                grace: 2) { $0 == .slow }
         // The child itself waits (for a process of its group, as an MPI singleton waits for its

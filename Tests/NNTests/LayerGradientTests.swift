@@ -173,7 +173,7 @@ final class LayerGradientTests: XCTestCase {
     /// back as contiguous runs: both equal the row-by-row reference bit for bit (im2col exactly;
     /// col2im too, since each input pixel receives its taps in the same order), over maps
     /// whose side padding falls on the first and last columns, a chunk layout (ld wider than one
-    /// sample) and 1 x 1, 3 x 3 and 5 x 5-sized maps.
+    /// sample), and maps one pixel high or wide (where some taps read no image row at all).
     func testShiftedIm2colMatchesRowByRow() {
         for (h, w, c) in [(6, 5, 2), (4, 4, 3), (28, 28, 2), (7, 7, 1), (1, 3, 2), (3, 1, 1)] {
             var l = ParameterLayout()
