@@ -39,7 +39,7 @@ struct Eval: ParsableCommand {
             // Outputs, mixture, classifier and reference first: a bad path or file should fail
             // before minutes of sampling.
             try checkOutput(json, flag: "--json", creatingFolder: true)
-            try checkOutput(png, flag: "--png")
+            try checkOutput(png, flag: "--png", creatingFolder: true)
             let mix = classifier == nil || png != nil ? try readMixture(mixture) ?? .ring() : nil
             let scorer = try classifier.map { (try ImageClassifier.load(from: $0), try ArrayDataset.load(reference)) }
             var values: [Float], n: Int, dim: Int

@@ -41,8 +41,8 @@ struct Sample: ParsableCommand {
             guard comm.isRoot else { return }
             // Outputs and the mixture first: a bad path or file should fail before minutes of
             // sampling.
-            try checkOutput(out, flag: "--out")
-            try checkOutput(png, flag: "--png")
+            try checkOutput(out, flag: "--out", creatingFolder: true)
+            try checkOutput(png, flag: "--png", creatingFolder: true)
             let mix = png == nil ? nil : try readMixture(mixture) ?? .ring()
             // Three copies at most at once: the samples, their encoded file, the PNG's input.
             let drawn = try drawSamples(checkpoint: checkpoint, count: count, steps: steps, sampler: s, useEMA: !noEma,

@@ -177,6 +177,24 @@ final class InputValidationTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("s.npy").path))
     }
 
+    /// Every output file creates its folder, as the JSON outputs always did: sample's samples
+    /// and grid, eval's grid and JSON, in folders that do not exist yet.
+    func testOutputsCreateTheirFolders() throws {
+        let dir = try MPIRun.tempDir("output-folders")
+        let t = try teacher(dir)
+        let samples = dir.appendingPathComponent("new/a/s.npy").path
+        let grid = dir.appendingPathComponent("new/b/s.png").path
+        var r = try emd(["sample", "--checkpoint", t, "--count", "50", "--steps", "2", "--out", samples, "--png", grid])
+        XCTAssertEqual(r.status, 0, r.output)
+        let evalPNG = dir.appendingPathComponent("new/c/e.png").path, evalJSON = dir.appendingPathComponent("new/d/e.json").path
+        r = try emd(["eval", "--samples", samples, "--png", evalPNG, "--json", evalJSON])
+        XCTAssertEqual(r.status, 0, r.output)
+        for path in [samples, grid, evalPNG, evalJSON] {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0
+            XCTAssertGreaterThan(size, 0, "\(path) not written: \(r.output)")
+        }
+    }
+
     /// Benchmarks refuse what they cannot use before they measure anything: a malformed list
     /// flag, or a --json path that cannot be written (it used to fail after the measurements).
     func testBenchmarksRefuseBadArgumentsBeforeMeasuring() throws {
