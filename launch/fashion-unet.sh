@@ -5,15 +5,18 @@
 #   3. the teacher evaluated at 35 NFE for guidance scales W (FD, precision, recall, class_tv,
 #      conditional accuracy) with a grid of one row per class,
 #   4. unless DISTILL=0: EMD (K = 8) and the K = 1 baseline distilled from it at equal wall time
-#      (SECONDS each, guidance GUIDANCE), sampled in one step and evaluated the same way.
-#   launch/fashion-unet.sh [RANKS] [TEACHER_STEPS] [SECONDS]
-# Defaults: 2 ranks, 6000 teacher steps (about 45 minutes of training on this project's 2-core
-# machine, docs/results.md), 3600 s of distillation each. OUT (default runs/fashion-unet),
-# CHANNELS (16), GUIDANCE (1), W ("0 1 2" for the teacher), SEED (0).
+#      (launch/distill-fashion-unet.sh: EMD_STEPS and BASELINE_STEPS, side by side on one core
+#      each, the teacher's score guided with GUIDANCE), sampled in one step and evaluated.
+#   launch/fashion-unet.sh [RANKS] [TEACHER_STEPS] [EMD_STEPS] [BASELINE_STEPS]
+# Defaults: 2 ranks, 6000 teacher steps (34 minutes of training on this project's 2-core
+# machine), 400 EMD and 970 baseline steps at batch 16 (about 25 minutes side by side); the
+# whole script took about 80 minutes (docs/results.md). OUT (default runs/fashion-unet),
+# CHANNELS (16), GUIDANCE (2), W ("0 1 2" for the teacher), SEED (0), COUNT (evaluation
+# samples, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ranks="${1:-2}"; steps="${2:-6000}"; seconds="${3:-3600}"
-out="${OUT:-runs/fashion-unet}"; channels="${CHANNELS:-16}"; guidance="${GUIDANCE:-1}"; seed="${SEED:-0}"
+ranks="${1:-2}"; steps="${2:-6000}"; emd_steps="${3:-400}"; baseline_steps="${4:-970}"
+out="${OUT:-runs/fashion-unet}"; channels="${CHANNELS:-16}"; guidance="${GUIDANCE:-2}"; seed="${SEED:-0}"; count="${COUNT:-1000}"
 emd=.build/release/emd
 start=$(date +%s)
 mkdir -p "$out"
@@ -33,23 +36,14 @@ EOF
 }
 printf "| model | FD | precision | recall | class_tv | conditional accuracy |\n|---|---|---|---|---|---|\n"
 for w in ${W:-0 1 2}; do
-  "$emd" eval --checkpoint "$teacher" --class all --guidance "$w" --count 2000 --steps 18 --seed "$seed" \
+  "$emd" eval --checkpoint "$teacher" --class all --guidance "$w" --count "$count" --steps 18 --seed "$seed" \
     --classifier runs/classifier.safetensors --json "$out/teacher-w$w.json" >/dev/null
   row "teacher, Heun 35 NFE, w = $w" "$out/teacher-w$w.json"
 done
 "$emd" sample --checkpoint "$teacher" --class all --guidance "$guidance" --count 100 --steps 18 \
   --out "$out/teacher-grid.npy" --png "$out/teacher-grid.png" >/dev/null
 if [ "${DISTILL:-1}" != 0 ]; then
-  for method in emd baseline; do
-    flags=(--langevin-steps 8); [ "$method" = baseline ] && flags=(--method baseline)
-    bash launch/mpirun-local.sh "$ranks" distill --teacher "$teacher" --guidance "$guidance" --batch 64 \
-      --generator-lr 2e-4 --student-lr 2e-4 --steps 1000000 --time-limit "$seconds" --seed "$seed" \
-      --log-every 10 --checkpoint-every 50 --eval-samples 0 --overwrite "${flags[@]}" --out "$out/$method" > "$out/$method.log" 2>&1
-    "$emd" eval --checkpoint "$out/$method/generator.safetensors" --class all --count 2000 --seed "$seed" \
-      --classifier runs/classifier.safetensors --json "$out/$method.json" >/dev/null
-    row "$method, one step" "$out/$method.json"
-    "$emd" sample --checkpoint "$out/$method/generator.safetensors" --class all --count 100 \
-      --out "$out/$method-grid.npy" --png "$out/$method-grid.png" >/dev/null
-  done
+  GUIDANCE="$guidance" SEED="$seed" COUNT="$count" OUT="$out/distill" \
+    bash launch/distill-fashion-unet.sh "$teacher" "$emd_steps" "$baseline_steps"
 fi
-echo "total $(( $(date +%s) - start )) s; grids in $out/*-grid.png"
+echo "total $(( $(date +%s) - start )) s; grids in $out/*-grid.png and $out/distill/*-grid.png"
