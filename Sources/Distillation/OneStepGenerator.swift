@@ -10,12 +10,16 @@ public struct OneStepGenerator {
     public let edm: EDMConfig
     public let parameters: Parameters
     public let sigmaInit: Float
+    /// The classifier-free guidance scale w of the teacher's score it was distilled with (1 for
+    /// unconditional teachers): a property of its weights, not a sampling setting.
+    public let guidance: Float
 
-    public init(network: ConditionalNetwork, edm: EDMConfig, parameters: Parameters, sigmaInit: Float) {
+    public init(network: ConditionalNetwork, edm: EDMConfig, parameters: Parameters, sigmaInit: Float, guidance: Float = 1) {
         self.network = network
         self.edm = edm
         self.parameters = parameters
         self.sigmaInit = sigmaInit
+        self.guidance = guidance
     }
 
     /// Load the EMA generator (or the live one) from a distillation checkpoint.
@@ -27,7 +31,11 @@ public struct OneStepGenerator {
         let p = Parameters(layout: net.layout)
         try c.load(group: useEMA ? "generator_ema" : "generator", layout: net.layout, into: p.values)
         guard let s = Float(try c.meta("sigma_init")) else { throw ConfigError("\(path): bad sigma_init") }
-        return OneStepGenerator(network: net, edm: try c.metaJSON("edm", as: EDMConfig.self), parameters: p, sigmaInit: s)
+        // The distillation config's guidance (checkpoints written before it existed: 1).
+        let config = try? JSONSerialization.jsonObject(with: Data(c.meta("config").utf8)) as? [String: Any]
+        let w = (config?["guidance"] as? NSNumber)?.floatValue ?? 1
+        return OneStepGenerator(network: net, edm: try c.metaJSON("edm", as: EDMConfig.self), parameters: p, sigmaInit: s,
+                                guidance: w)
     }
 
     /// `count` samples, one network evaluation each, latents keyed by (seed, global index).

@@ -24,7 +24,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Seed for sampling a checkpoint.") var seed = 0
     @Option(name: .customLong("class"), help: "Class-conditional checkpoint: sample every class in equal numbers (all) and report conditional_accuracy, the classifier's agreement with the requested class (Fashion-MNIST's classes are balanced, so equal numbers are its class frequencies).")
     var classSpec: String?
-    @Option(help: "Teacher's classifier-free guidance scale with --class.") var guidance: Float = 1
+    @Option(help: "Teacher's classifier-free guidance scale with --class (a one-step generator's was fixed by distill --guidance; eval records it).") var guidance: Float = 1
 
     func run() throws {
         guard (samples == nil) != (checkpoint == nil) else { throw ValidationError("give exactly one of --samples and --checkpoint") }
@@ -48,6 +48,7 @@ struct Eval: ParsableCommand {
             var provenance: [String: Any] = [:]
             if let samples {
                 guard classSpec == nil else { throw ValidationError("--class needs --checkpoint (a samples file has no labels)") }
+                guard guidance == 1 else { throw ValidationError("--guidance needs --checkpoint (a teacher's, with --class)") }
                 (values, n, dim) = try readSamples(samples)
             } else {
                 guard classSpec == nil || classSpec == "all" else { throw ValidationError("--class: eval takes all") }
@@ -55,7 +56,7 @@ struct Eval: ParsableCommand {
                                             seed: seed, copies: 2, classSpec: classSpec, guidance: guidance)
                 (values, n, dim) = (drawn.values, count, drawn.dimension)
                 provenance = ["nfe": drawn.nfe, "model": drawn.model, "checkpoint": checkpoint!]
-                if classSpec != nil { provenance["guidance"] = Double(guidance) }
+                if let w = drawn.guidance { provenance["guidance"] = Double(w) }
                 if let classes = drawn.classes, classSpec != nil {
                     requested = try classLabels("all", count: count, classes: classes)
                 }

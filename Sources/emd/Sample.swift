@@ -23,7 +23,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Seed.") var seed = 0
     @Option(name: .customLong("class"), help: "Class-conditional teacher: sample this class, or all (the classes in order, one PNG row each).")
     var classSpec: String?
-    @Option(help: "Classifier-free guidance scale w with --class: D = (1 - w) D_uncond + w D_cond (1: conditional, 0: unconditional).")
+    @Option(help: "Classifier-free guidance scale w with --class: D = (1 - w) D_uncond + w D_cond (1: conditional, 0: unconditional). Teachers only: a one-step generator's was fixed by distill --guidance.")
     var guidance: Float = 1
 
     func run() throws {

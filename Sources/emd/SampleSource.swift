@@ -48,6 +48,9 @@ struct DrawnSamples {
     var classes: Int? = nil
     /// "generator" or "teacher".
     var model: String
+    /// The teacher guidance scale behind the samples: the sampler's for a teacher, the
+    /// distillation's for a generator (nil for unconditional models).
+    var guidance: Float? = nil
 }
 
 /// Draw `count` samples from a generator (one step) or teacher (`sampler` with `steps` noise
@@ -75,6 +78,11 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
     let kind = try Checkpoint.read(checkpoint).metadata["kind"] ?? ""
     if kind == "generator" {
         let g = try OneStepGenerator.load(checkpoint, useEMA: useEMA)
+        // A generator's guidance is in its weights; a sampling scale would be silently ignored.
+        guard guidance == 1 else {
+            throw ValidationError("--guidance applies to a teacher: \(checkpoint) is a one-step generator, distilled with guidance "
+                                  + "w = \(g.guidance) (set by distill --guidance)")
+        }
         let labels = try classLabels(classSpec, count: count, classes: g.network.classes)
         let d = g.network.inputSize
         try requireSampleMemory(count: count, dimension: d, copies: copies)
@@ -84,7 +92,7 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
                 g.sample(count: n, seed: UInt64(seed), first: first, labels: labels.map { Array($0[first..<(first + n)]) })
             }
             return DrawnSamples(values: values, dimension: d, nfe: 1, classes: g.network.classes > 0 ? g.network.classes : nil,
-                                model: "generator")
+                                model: "generator", guidance: g.network.classes > 0 ? g.guidance : nil)
         } catch let s as SamplingStopped {
             throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
                                       code: StopSignals.pending ?? Preemption.exitCode)
@@ -94,13 +102,17 @@ func drawSamples(checkpoint: String, count: Int, steps: Int, sampler: Sampler, u
     let d = t.network.inputSize
     try requireSampleMemory(count: count, dimension: d, copies: copies)
     let labels = try classLabels(classSpec, count: count, classes: t.network.classes)
+    guard labels != nil || guidance == 1 else {
+        throw ValidationError("--guidance needs --class: it mixes a class's denoiser with the unconditional one")
+    }
     let denoiser: Denoiser = labels == nil ? t.denoiser(maxBatch: 256) : GuidedDenoiser(t.denoiser(maxBatch: 256), guidance: guidance)
     do {
         let values = try sampler.sample(denoiser, edm: t.edm, steps: steps, count: count,
                                         seed: UInt64(seed), labels: labels, stop: { StopSignals.pending != nil })
         let branches = labels == nil || guidance == 0 || guidance == 1 ? 1 : 2
         return DrawnSamples(values: values, dimension: d, nfe: sampler.nfe(steps: steps) * branches,
-                            classes: t.network.classes > 0 ? t.network.classes : nil, model: "teacher")
+                            classes: t.network.classes > 0 ? t.network.classes : nil, model: "teacher",
+                            guidance: labels == nil ? nil : guidance)
     } catch let s as SamplingStopped {
         throw StopSignals.stopped("sampling \(checkpoint) after \(s.completed) of \(s.total) samples",
                                   code: StopSignals.pending ?? Preemption.exitCode)

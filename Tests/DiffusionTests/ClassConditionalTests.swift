@@ -152,4 +152,16 @@ final class ClassConditionalTests: XCTestCase {
         let g = OneStepGenerator(network: straight.network, edm: straight.edm, parameters: p, sigmaInit: straight.noise.initial)
         XCTAssertNotEqual(g.sample(count: 2, seed: 1, labels: [0, 0]), g.sample(count: 2, seed: 1, labels: [1, 1]))
     }
+
+    /// A generator checkpoint carries the guidance scale it was distilled with (what eval
+    /// records for it), and loads the EMA weights it was saved with.
+    func testGeneratorCheckpointKnowsItsGuidance() throws {
+        let d = try conditionalDistiller(collectives: LocalCollectives.single, steps: 1)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("guided-\(UUID().uuidString).safetensors").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try d.checkpoint().write(to: path)
+        let g = try OneStepGenerator.load(path, useEMA: false)
+        XCTAssertEqual(g.guidance, 2)
+        XCTAssertEqual(g.parameters.checksum(), d.generatorParameters.checksum())
+    }
 }

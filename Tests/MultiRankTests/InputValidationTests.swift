@@ -195,6 +195,26 @@ final class InputValidationTests: XCTestCase {
         }
     }
 
+    /// --guidance where it would be ignored is refused: without --class, on a samples file, and
+    /// on a one-step generator (its guidance was fixed when it was distilled).
+    func testGuidanceWhereItCannotApplyIsRefused() throws {
+        let dir = try MPIRun.tempDir("guidance-flags")
+        let t = try teacher(dir)
+        let gen = dir.appendingPathComponent("g").path
+        let r = try emd(["distill", "--teacher", "mixture", "--steps", "2", "--init-steps", "10", "--batch", "16",
+                         "--eval-samples", "0", "--out", gen], timeout: 120)
+        XCTAssertEqual(r.status, 0, r.output)
+        let samples = dir.appendingPathComponent("s.npy").path
+        XCTAssertEqual(try emd(["sample", "--checkpoint", t, "--count", "20", "--steps", "2", "--out", samples]).status, 0)
+        try assertRefused(["sample", "--checkpoint", t, "--guidance", "2", "--out", samples], ["--guidance needs --class"])
+        try assertRefused(["eval", "--samples", samples, "--guidance", "2"], ["--guidance needs --checkpoint"])
+        try assertRefused(["sample", "--checkpoint", gen + "/generator.safetensors", "--guidance", "2", "--out", samples],
+                          ["--guidance applies to a teacher", "distilled with guidance w = 1"])
+        // w = 1 (the default, spelled out) is the plain conditional or unconditional model: accepted.
+        XCTAssertEqual(try emd(["sample", "--checkpoint", gen + "/generator.safetensors", "--guidance", "1", "--count", "20",
+                                "--out", samples]).status, 0)
+    }
+
     /// Benchmarks refuse what they cannot use before they measure anything: a malformed list
     /// flag, or a --json path that cannot be written (it used to fail after the measurements).
     func testBenchmarksRefuseBadArgumentsBeforeMeasuring() throws {
