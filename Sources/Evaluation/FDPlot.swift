@@ -15,8 +15,8 @@ public struct FDPoint: Sendable, Equatable {
 }
 
 /// FD against NFE as an SVG chart, both axes logarithmic: a series with several NFE is a line
-/// with a marker per point (a teacher over sampler lengths), a series with one point a larger
-/// marker (a one-step generator sits at NFE 1).
+/// with a marker per point (a teacher over sampler lengths), a series at one NFE larger markers,
+/// one per point (a one-step generator, or its seeds, at NFE 1).
 public enum FDPlot {
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -65,11 +65,13 @@ public enum FDPlot {
         for (i, name) in names.enumerated() {
             let color = palette[i % palette.count]
             let series = good.filter { $0.series == name }.sorted { $0.nfe < $1.nfe }
-            if series.count > 1 {
+            // A line only across NFE: several points at one NFE (a generator's seeds) stay markers.
+            let overNFE = Set(series.map(\.nfe)).count > 1
+            if overNFE {
                 let path = series.map { "\(f(x($0.nfe))),\(f(y($0.fd)))" }.joined(separator: " ")
                 s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>\n"
             }
-            let r = series.count > 1 ? 4 : 7
+            let r = overNFE ? 4 : 7
             for p in series {
                 s += "<circle cx=\"\(f(x(p.nfe)))\" cy=\"\(f(y(p.fd)))\" r=\"\(r)\" fill=\"\(color)\"><title>\(escape(name)): NFE \(p.nfe), FD \(String(format: "%.1f", p.fd))</title></circle>\n"
             }
