@@ -9,8 +9,9 @@
 #      each, the teacher's score guided with GUIDANCE), sampled in one step and evaluated.
 #   launch/fashion-unet.sh [RANKS] [TEACHER_STEPS] [EMD_STEPS] [BASELINE_STEPS]
 # Defaults: 2 ranks, 6000 teacher steps (34 minutes of training on this project's 2-core
-# machine), 400 EMD and 970 baseline steps at batch 16 (about 25 minutes side by side); the
-# whole script took about 80 minutes (docs/results.md). OUT (default runs/fashion-unet),
+# machine), 400 EMD and 970 baseline steps at batch 16 (about 25 minutes side by side): about
+# 70 minutes in all by its stages' measured times (docs/results.md; teacher 34, classifier 3.4,
+# teacher evaluations about 6, distillation and its evaluation 26). OUT (default runs/fashion-unet),
 # CHANNELS (16), GUIDANCE (2), W ("0 1 2" for the teacher), SEED (0), COUNT (evaluation
 # samples, 1000).
 set -euo pipefail
