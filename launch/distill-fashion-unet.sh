@@ -38,8 +38,10 @@ for name in emd baseline; do
   python3 - "$name" "$out/$name.json" "$out/$name/metrics.jsonl" <<'EOF' || cat "$out/$name.json"
 import json, sys
 m = json.load(open(sys.argv[2]))
-last = json.loads(open(sys.argv[3]).read().strip().splitlines()[-1])
-print("| %s | %d | %.0f | %.1f | %.3f | %.3f | %.3f | %.3f |" % (sys.argv[1], last["step"], last["elapsed_s"], m["fd"],
+rows = [json.loads(l) for l in open(sys.argv[3]) if l.strip()]
+# elapsed_s restarts with each resumed segment: the training time is the segments' sum.
+seconds = sum(a["elapsed_s"] for a, b in zip(rows, rows[1:]) if b["elapsed_s"] < a["elapsed_s"]) + rows[-1]["elapsed_s"]
+print("| %s | %d | %.0f | %.1f | %.3f | %.3f | %.3f | %.3f |" % (sys.argv[1], rows[-1]["step"], seconds, m["fd"],
       m["precision"], m["recall"], m["class_tv"], m.get("conditional_accuracy", float("nan"))))
 EOF
 done

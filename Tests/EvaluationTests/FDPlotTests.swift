@@ -3,8 +3,8 @@ import Evaluation
 
 final class FDPlotTests: XCTestCase {
     /// A series of several NFE is a line through its points in NFE order; a series at one NFE
-    /// (one generator, or three seeds of one) markers without a line; every point and legend entry is drawn; names are escaped; points off the
-    /// log axes (FD <= 0, NFE < 1) are left out.
+    /// (one generator, or three seeds of one) markers without a line; every point and legend
+    /// entry is drawn; names are escaped; points off the log axes (FD <= 0, NFE < 1) are left out.
     func testChartShowsEverySeries() throws {
         let points = [FDPoint(series: "teacher", nfe: 35, fd: 44.9), FDPoint(series: "teacher", nfe: 5, fd: 713),
                       FDPoint(series: "teacher", nfe: 11, fd: 79.5), FDPoint(series: "EMD <one step>", nfe: 1, fd: 60),
