@@ -33,6 +33,10 @@ let package = Package(
         // computes what the others (and the Swift code they replaced) do, bit for bit.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off", "-fno-math-errno", "-gdwarf-4"])]),
 
+        // oneDNN's convolutions (Debian libdnnl-dev) on NCHW tensors: primitives made once per
+        // shape and batch, reorders to and from its blocked layouts.
+        .target(name: "CDNNL", cSettings: [.unsafeFlags(["-O2", "-gdwarf-4"])], linkerSettings: [.linkedLibrary("dnnl")]),
+
         // Stand-alone Swift wrapper over MPI.
         .target(name: "SwiftMPI", dependencies: ["CMPI"]),
         // Dense linear algebra through OpenBLAS / LAPACK.
@@ -42,7 +46,7 @@ let package = Package(
         // Counter-based random numbers (Philox4x32-10).
         .target(name: "CounterRNG", swiftSettings: fast),
         // Tensors, parameter stores, layers with explicit backward passes, optimisers.
-        .target(name: "NN", dependencies: ["BLAS", "CounterRNG", "CKernels"], swiftSettings: fast),
+        .target(name: "NN", dependencies: ["BLAS", "CounterRNG", "CKernels", "CDNNL"], swiftSettings: fast),
         // safetensors, PNG, IDX, CSV, npy.
         .target(name: "FileFormats", dependencies: ["CZlib"]),
         // The training runtime: collectives (MPI or in-process), shards, step agreement,

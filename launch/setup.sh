@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what a fresh Debian machine lacks for emd (OpenMPI, OpenBLAS, zlib, Fashion-MNIST,
+# Install what a fresh Debian machine lacks for emd (OpenMPI, OpenBLAS, oneDNN, zlib, Fashion-MNIST,
 # Python's safetensors for the interop tests), then build in release mode.
 # Idempotent: packages already present are not reinstalled.
 set -euo pipefail
@@ -11,7 +11,7 @@ if ! command -v swift >/dev/null 2>&1; then
   fi
 fi
 
-APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config zlib1g-dev dataset-fashion-mnist python3 valgrind)
+APT_PACKAGES=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev pkg-config zlib1g-dev dataset-fashion-mnist python3 valgrind)
 # The test suite (--build-tests) also runs a one-node Slurm and network-namespace "hosts".
 case " $* " in *" --build-tests "*) APT_PACKAGES+=(slurm-wlm munge iproute2 util-linux) ;; esac
 missing=()

@@ -1,4 +1,5 @@
 import BLAS
+import CDNNL
 import CKernels
 
 /// 2-D convolution on [batch, channels, height, width] tensors with a square kernel (1 or 3),
@@ -17,6 +18,8 @@ public struct Conv2D: Sendable {
     public let width: Int
     public let weight: Int
     public let bias: Int
+    /// The implementation this layer runs with (nil: `ConvBackend.current`; see `resolvedBackend`).
+    public var backend: ConvBackend?
 
     public init(_ layout: inout ParameterLayout, _ name: String, in inChannels: Int, out outChannels: Int,
                 kernel: Int = 3, stride: Int = 1, height: Int, width: Int, scale: Float = 1) {
@@ -229,9 +232,53 @@ public struct Conv2D: Sendable {
         }
     }
 
-    /// y[batch, out, ho, wo] = conv(x) + b.
+    /// y[batch, out, ho, wo] = conv(x) + b, with this layer's backend (`col` is the im2col
+    /// scratch; oneDNN keeps its own buffers).
     public func forward(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
                         col: Tensor) {
+        if resolvedBackend == .onednn {
+            forwardOneDNN(p, x, y, batch: batch)
+        } else {
+            forwardIm2col(p, x, y, batch: batch, col: col)
+        }
+    }
+
+    /// Backward with this layer's backend: accumulates weight and bias gradients when
+    /// `paramGrads`, writes (or adds, with `accumulateInput`) dx when given.
+    public func backward(_ p: Parameters, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                         dx: UnsafeMutablePointer<Float>?, batch: Int, col: Tensor, paramGrads: Bool = true,
+                         accumulateInput: Bool = false) {
+        if resolvedBackend == .onednn {
+            backwardOneDNN(p, x: x, dy: dy, dx: dx, batch: batch, paramGrads: paramGrads, accumulateInput: accumulateInput)
+        } else {
+            backwardIm2col(p, x: x, dy: dy, dx: dx, batch: batch, col: col, paramGrads: paramGrads,
+                           accumulateInput: accumulateInput)
+        }
+    }
+
+    /// The forward pass through oneDNN (`OneDNNConvolutions`).
+    public func forwardOneDNN(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+        let status = OneDNNConvolutions.shared.with(self, batch: batch) {
+            emd_conv_forward($0, x, p.values + weight, p.values + bias, y)
+        }
+        precondition(status == 0, "oneDNN convolution forward failed (status \(status))")
+    }
+
+    /// The backward pass through oneDNN, with `backward`'s accumulation rules.
+    public func backwardOneDNN(_ p: Parameters, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                               dx: UnsafeMutablePointer<Float>?, batch: Int, paramGrads: Bool = true,
+                               accumulateInput: Bool = false) {
+        guard paramGrads || dx != nil else { return }
+        let status = OneDNNConvolutions.shared.with(self, batch: batch) {
+            emd_conv_backward($0, x, p.values + weight, dy, paramGrads ? p.grads + weight : nil,
+                              paramGrads ? p.grads + bias : nil, dx, accumulateInput ? 1 : 0)
+        }
+        precondition(status == 0, "oneDNN convolution backward failed (status \(status))")
+    }
+
+    /// y[batch, out, ho, wo] = conv(x) + b by im2col and one GEMM per chunk of samples.
+    public func forwardIm2col(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int,
+                              col: Tensor) {
         let hw = colCols, chunk = chunk(col, batch: batch)
         var b0 = 0
         while b0 < batch {
@@ -258,11 +305,11 @@ public struct Conv2D: Sendable {
         }
     }
 
-    /// Backward: accumulates weight and bias gradients, writes (or adds, with
-    /// `accumulateInput`) dx when given.
-    public func backward(_ p: Parameters, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                         dx: UnsafeMutablePointer<Float>?, batch: Int, col: Tensor, paramGrads: Bool = true,
-                         accumulateInput: Bool = false) {
+    /// Backward by im2col and GEMMs: accumulates weight and bias gradients, writes (or adds,
+    /// with `accumulateInput`) dx when given.
+    public func backwardIm2col(_ p: Parameters, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                               dx: UnsafeMutablePointer<Float>?, batch: Int, col: Tensor, paramGrads: Bool = true,
+                               accumulateInput: Bool = false) {
         let hw = colCols, chunk = chunk(col, batch: batch)
         var b0 = 0
         while b0 < batch {

@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank (default: $EMD_BLAS_THREADS or 1).")
     var blasThreads: Int?
 
+    @Option(name: .customLong("conv"), help: "Time one convolution layer instead of the networks: IN,OUT,SIDE,BATCH[,KERNEL[,STRIDE]] (repeatable; forward, weight and input gradients, the default scratch). Each backend in turn (im2col + OpenBLAS, oneDNN); only the machine, sgemm and these layers are measured.")
+    var convs: [String] = []
+
     func run() throws {
         try InputLimits.require(repeats, "--repeats", in: 1...100_000)
         try InputLimits.require(batch, "--batch", in: 1...65_536)
@@ -45,6 +48,7 @@ struct Bench: ParsableCommand {
         guard !budgets.isEmpty, budgets.allSatisfy({ (0...(1 << 28)).contains($0) }) else {
             throw ValidationError("--conv-scratch needs comma-separated float counts in 0...2^28, got \(convScratch)")
         }
+        let convShapes = try convs.map(Self.parseConv)
         let comm = startBenchmarkRun(blasThreads: blasThreads)
         defer { MPI.finalize() }
         try checkOutputBeforeWork(json, flag: "--json", comm)
@@ -63,6 +67,24 @@ struct Bench: ParsableCommand {
                     + (machine.ofPeak(sgemm["\(n)"]!).map { String(format: " (%.2f of the core's peak)", $0) } ?? ""))
         }
         result["sgemm_gflops"] = sgemm
+        if !convShapes.isEmpty {
+            var rows: [[String: Any]] = []
+            for shape in convShapes {
+                for row in measureConv(shape) {
+                    rows.append(row)
+                    log.log(String(format: "conv %@ in=%d out=%d side=%d batch=%d kernel=%d stride=%d: %.3f ms fwd+bwd, %.2f GFLOP/s%@",
+                                   row["backend"] as! String, shape.in, shape.out, shape.side, shape.batch, shape.kernel,
+                                   shape.stride, 1000 * (row["seconds"] as! Double), row["gflops"] as! Double,
+                                   (row["implementation"] as? String).map { " (\($0))" } ?? ""))
+                }
+            }
+            result["conv"] = rows
+            if comm.isRoot, let json {
+                try writeJSON(result, to: json)
+                log.log("wrote \(json)")
+            }
+            return
+        }
         let mlp = measureMLP()
         result["mlp"] = mlp
         // Utilisation against the sgemm(1024) timed in alternation with the MLP steps, so that
@@ -222,6 +244,48 @@ struct Bench: ParsableCommand {
         let flops = 3 * 2 * Double(net.macsPerSample) * Double(batch)
         return ["channels": channels, "side": side, "batch": batch, "conv_scratch_floats": budget, "seconds_per_step": t,
                 "samples_per_s": Double(batch) / t, "gflops": flops / t / 1e9, "sgemm_1024_interleaved_gflops": interleaved]
+    }
+
+    typealias ConvShape = (in: Int, out: Int, side: Int, batch: Int, kernel: Int, stride: Int)
+
+    static func parseConv(_ text: String) throws -> ConvShape {
+        let v = text.split(separator: ",").map { Int($0) }
+        guard (4...6).contains(v.count), v.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--conv needs IN,OUT,SIDE,BATCH[,KERNEL[,STRIDE]], got \(text)")
+        }
+        let n = v.map { $0! }
+        let shape = (in: n[0], out: n[1], side: n[2], batch: n[3], kernel: n.count > 4 ? n[4] : 3, stride: n.count > 5 ? n[5] : 1)
+        guard (1...1024).contains(shape.in), (1...1024).contains(shape.out), (2...512).contains(shape.side),
+              (1...4096).contains(shape.batch), [1, 3].contains(shape.kernel), [1, 2].contains(shape.stride) else {
+            throw ValidationError("--conv \(text): channels 1...1024, side 2...512, batch 1...4096, kernel 1 or 3, stride 1 or 2")
+        }
+        return shape
+    }
+
+    /// One convolution's forward pass, weight and bias gradients and input gradient over a
+    /// batch, as the U-Net runs it, with each backend in turn (im2col with the default scratch,
+    /// then oneDNN). FLOPs: 3 x the forward's.
+    func measureConv(_ s: ConvShape) -> [[String: Any]] {
+        var layout = ParameterLayout()
+        var conv = Conv2D(&layout, "conv", in: s.in, out: s.out, kernel: s.kernel, stride: s.stride, height: s.side, width: s.side)
+        let p = Parameters(layout: layout)
+        p.initialize(seed: 1)
+        let col = conv.makeCache(batch: s.batch)
+        let x = Tensor(shape: [s.batch * conv.inSize]), y = Tensor(shape: [s.batch * conv.outSize])
+        let dx = Tensor(shape: [s.batch * conv.inSize])
+        for i in 0..<x.count { x.data[i] = Float(i % 17) / 17 - 0.5 }
+        let flops = 3 * 2 * Double(conv.macsPerSample) * Double(s.batch)
+        return [ConvBackend.im2col, .onednn].map { backend in
+            conv.backend = backend
+            let t = time {
+                conv.forward(p, x.data, y.data, batch: s.batch, col: col)
+                conv.backward(p, x: x.data, dy: y.data, dx: dx.data, batch: s.batch, col: col)
+            }
+            var row: [String: Any] = ["backend": backend.rawValue, "in": s.in, "out": s.out, "side": s.side, "batch": s.batch,
+                                      "kernel": s.kernel, "stride": s.stride, "seconds": t, "gflops": flops / t / 1e9]
+            if backend == .onednn { row["implementation"] = conv.oneDNNImplementation(batch: s.batch) }
+            return row
+        }
     }
 
     /// Median seconds of `step` and the GFLOP/s of an sgemm(1024) timed after each step under

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SwiftMPI
 import BLAS
+import NN
 import Training
 import Diffusion
 import FileFormats
@@ -69,6 +70,8 @@ struct CommandEnvironment {
     let faults: FaultPlan
     let progressStyle: ProgressStyle
     let blasThreads: Int
+    /// `EMD_CONV`: the convolution backend (nil: the default), or the unknown value given.
+    let convBackend: Result<ConvBackend?, ValidationError>
     /// Whether an MPI launcher started this process (`launchedByMPI`).
     let underMPILauncher: Bool
 
@@ -83,6 +86,12 @@ struct CommandEnvironment {
         default: progressStyle = isatty(1) != 0 && env["OMPI_COMM_WORLD_SIZE"] == nil ? .tty : .lines
         }
         blasThreads = env["EMD_BLAS_THREADS"].flatMap { Int($0) }.map { min(max($0, 1), 1024) } ?? 1
+        if let raw = env["EMD_CONV"] {
+            convBackend = ConvBackend(rawValue: raw).map { .success($0) }
+                ?? .failure(ValidationError("EMD_CONV=\(raw): expected one of \(ConvBackend.allCases.map(\.rawValue).joined(separator: ", "))"))
+        } else {
+            convBackend = .success(nil)
+        }
         if let dir = env["EMD_FASHION_MNIST_DIR"] { ArrayDataset.fashionMNISTDirectory = dir }
         if let mb = env["EMD_MEMORY_LIMIT_MB"].flatMap({ Int($0) }), mb > 0, mb < Int.max >> 20 {
             ResourceLimits.memoryLimitOverride = mb << 20
@@ -114,11 +123,18 @@ func startBenchmarkRun(blasThreads: Int?) -> Collectives {
     return env.underMPILauncher ? MPICollectives.world : SingleProcessCollectives()
 }
 
-/// The signal handlers first, then the environment, then BLAS's threads.
+/// The signal handlers first, then the environment, then BLAS's threads and the convolution
+/// backend (an unknown `EMD_CONV` ends the process with status 2 and a message).
 private func prepareProcess(_ threads: Int?) -> CommandEnvironment {
     Preemption.install()
     let env = CommandEnvironment()
     BLAS.setThreads(min(max(threads ?? env.blasThreads, 1), 1024))
+    switch env.convBackend {
+    case .success(let backend): if let backend { ConvBackend.current = backend }
+    case .failure(let error):
+        FileHandle.standardError.write(Data("emd: \(error.message)\n".utf8))
+        exit(2)
+    }
     return env
 }
 

@@ -30,6 +30,26 @@ final class InputValidationTests: XCTestCase {
         }
     }
 
+    /// The convolution backend: an unknown `EMD_CONV` is refused with the choices; `emd bench
+    /// --conv` times one layer with each backend (oneDNN naming its kernel), whatever the default.
+    func testConvolutionBackendAndItsBenchmark() throws {
+        try assertRefused(["bench", "--conv", "2,3,8,2", "--repeats", "1"], ["EMD_CONV=gpu", "im2col", "onednn"],
+                          env: ["EMD_CONV": "gpu"])
+        try assertRefused(["bench", "--conv", "2,3", "--repeats", "1"], ["--conv needs IN,OUT,SIDE,BATCH"])
+        try assertRefused(["bench", "--conv", "2,3,8,2,5", "--repeats", "1"], ["kernel 1 or 3"])
+        let json = try MPIRun.tempDir("conv-bench").appendingPathComponent("bench.json").path
+        let r = try emd(["bench", "--conv", "2,3,8,2", "--conv", "4,4,8,3,3,2", "--repeats", "1", "--json", json],
+                        env: ["EMD_CONV": "im2col"])
+        XCTAssertEqual(r.status, 0, r.output)
+        let result = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        let rows = result?["conv"] as? [[String: Any]] ?? []
+        XCTAssertEqual(rows.map { $0["backend"] as? String }, ["im2col", "onednn", "im2col", "onednn"], "\(rows)")
+        XCTAssertEqual(rows.map { $0["stride"] as? Int }, [1, 1, 2, 2])
+        for row in rows { XCTAssertGreaterThan(row["seconds"] as? Double ?? 0, 0, "\(row)") }
+        XCTAssertFalse((rows[1]["implementation"] as? String ?? "").isEmpty, "\(rows[1])")
+        XCTAssertNil(result?["mlp"], "--conv measures only the layers")
+    }
+
     func testCountsStepsAndSeedsAreBounded() throws {
         let dir = try MPIRun.tempDir("limits")
         let t = try teacher(dir)

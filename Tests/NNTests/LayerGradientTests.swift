@@ -91,13 +91,15 @@ final class LayerGradientTests: XCTestCase {
                           gn.backward(p, x: x, dy: dy, dx: &dx, batch: batch, cache: cache); return dx })
     }
 
-    /// `chunk`: samples per GEMM (1: the per-sample convolution).
-    func checkConv(kernel: Int, stride: Int, batch: Int = 2, chunk: Int = 1, file: StaticString = #filePath, line: UInt = #line) {
+    /// `chunk`: samples per GEMM of the im2col backend (1: the per-sample convolution).
+    func checkConv(kernel: Int, stride: Int, batch: Int = 2, chunk: Int = 1, backend: ConvBackend = .im2col,
+                   file: StaticString = #filePath, line: UInt = #line) {
         var l = ParameterLayout()
-        let conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: kernel, stride: stride, height: 6, width: 5)
+        var conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: kernel, stride: stride, height: 6, width: 5)
+        conv.backend = backend
         let p = randomParameters(l)
         let col = conv.makeCache(batch: chunk, budget: chunk * conv.scratchPerSample)
-        checker.check(name: "Conv2D k\(kernel) s\(stride) chunk \(chunk)", p: p, input: randomArray(batch * conv.inSize, seed: 5),
+        checker.check(name: "Conv2D \(backend) k\(kernel) s\(stride) chunk \(chunk)", p: p, input: randomArray(batch * conv.inSize, seed: 5),
                       outputCount: batch * conv.outSize,
                       forward: { x in var y = [Float](repeating: 0, count: batch * conv.outSize)
                           conv.forward(p, x, &y, batch: batch, col: col); return y },
@@ -113,6 +115,63 @@ final class LayerGradientTests: XCTestCase {
     func testBatchedConvGradients() {
         for (k, s) in [(3, 1), (3, 2), (1, 1)] { checkConv(kernel: k, stride: s, batch: 3, chunk: 2) }
     }
+    /// `auto` picks oneDNN for 3x3 kernels with 16 or more channels in and out, im2col elsewhere.
+    func testAutomaticBackendFollowsTheShapeRule() {
+        var l = ParameterLayout()
+        var wide = Conv2D(&l, "a", in: 16, out: 32, kernel: 3, height: 8, width: 8)
+        let stem = Conv2D(&l, "b", in: 1, out: 16, kernel: 3, height: 8, width: 8)
+        let skip = Conv2D(&l, "c", in: 32, out: 32, kernel: 1, height: 8, width: 8)
+        let head = Conv2D(&l, "d", in: 16, out: 1, kernel: 3, height: 8, width: 8)
+        XCTAssertEqual(ConvBackend.current, .auto)
+        XCTAssertEqual([wide, stem, skip, head].map(\.resolvedBackend), [.onednn, .im2col, .im2col, .im2col])
+        wide.backend = .im2col
+        XCTAssertEqual(wide.resolvedBackend, .im2col)
+    }
+
+    /// The oneDNN backend's backward pass against finite differences.
+    func testOneDNNConvGradients() {
+        for (k, s) in [(3, 1), (3, 2), (1, 1)] { checkConv(kernel: k, stride: s, batch: 3, backend: .onednn) }
+    }
+
+    /// oneDNN's convolution against im2col + GEMM: outputs, parameter gradients (added to
+    /// gradients already there) and input gradients (written, and added) agree to rounding over
+    /// one-channel inputs, odd and even sides, non-square maps, strides 1 and 2, 1x1 kernels and
+    /// a batch of one. A wrong padding, layout or accumulation rule moves whole entries.
+    func testOneDNNMatchesIm2col() {
+        let shapes = [(cin: 1, cout: 16, h: 28, w: 28, k: 3, s: 1), (cin: 16, cout: 8, h: 8, w: 8, k: 3, s: 2),
+                      (cin: 5, cout: 7, h: 7, w: 7, k: 3, s: 2), (cin: 3, cout: 4, h: 6, w: 5, k: 3, s: 1),
+                      (cin: 6, cout: 3, h: 7, w: 7, k: 1, s: 1), (cin: 32, cout: 32, h: 7, w: 7, k: 3, s: 1)]
+        for (n, shape) in shapes.enumerated() {
+            for batch in [1, 3] {
+                var l = ParameterLayout()
+                var conv = Conv2D(&l, "conv", in: shape.cin, out: shape.cout, kernel: shape.k, stride: shape.s,
+                                  height: shape.h, width: shape.w)
+                let p = randomParameters(l)
+                let x = randomArray(batch * conv.inSize, seed: 20 + n), dy = randomArray(batch * conv.outSize, seed: 40 + n)
+                let initialGrads = randomArray(p.count, seed: 60 + n)
+                func run(_ backend: ConvBackend, accumulate: Bool) -> [[Float]] {
+                    conv.backend = backend
+                    let col = conv.makeCache(batch: batch)
+                    var y = [Float](repeating: 0, count: batch * conv.outSize)
+                    var dx = [Float](repeating: accumulate ? 0.5 : 9, count: batch * conv.inSize)
+                    _ = p.gradBuffer.update(fromContentsOf: initialGrads)
+                    conv.forward(p, x, &y, batch: batch, col: col)
+                    conv.backward(p, x: x, dy: dy, dx: &dx, batch: batch, col: col, accumulateInput: accumulate)
+                    return [y, dx, Array(p.gradBuffer)]
+                }
+                for accumulate in [false, true] {
+                    let a = run(.im2col, accumulate: accumulate), b = run(.onednn, accumulate: accumulate)
+                    for (what, i) in [("y", 0), ("dx", 1), ("grads", 2)] {
+                        XCTAssertEqual(a[i].count, b[i].count)
+                        let scale = a[i].map { abs($0) }.max() ?? 1
+                        let worst = zip(a[i], b[i]).map { abs($0 - $1) }.max() ?? 0
+                        XCTAssertLessThan(worst, 1e-5 * max(1, scale),
+                                          "\(shape) batch \(batch) accumulate \(accumulate): \(what) differs by \(worst)")
+                    }
+                }
+            }
+        }
+    }
 
     /// The batched convolution (chunks of 1, 2, 3 and 5 samples) against the per-sample one:
     /// outputs, input gradients and parameter gradients agree to rounding, with and without
@@ -120,7 +179,8 @@ final class LayerGradientTests: XCTestCase {
     func testBatchedConvMatchesPerSample() {
         for (k, s) in [(3, 1), (3, 2), (1, 1)] {
             var l = ParameterLayout()
-            let conv = Conv2D(&l, "conv", in: 3, out: 4, kernel: k, stride: s, height: 7, width: 7)
+            var conv = Conv2D(&l, "conv", in: 3, out: 4, kernel: k, stride: s, height: 7, width: 7)
+            conv.backend = .im2col
             let p = randomParameters(l)
             let batch = 5
             let x = randomArray(batch * conv.inSize, seed: 11), dy = randomArray(batch * conv.outSize, seed: 12)
@@ -146,10 +206,12 @@ final class LayerGradientTests: XCTestCase {
         }
     }
 
-    /// A 3x3 convolution against a direct nested-loop convolution.
+    /// A 3x3 convolution against a direct nested-loop convolution, with either backend.
     func testConvMatchesDirectConvolution() {
+      for backend in [ConvBackend.im2col, .onednn] {
         var l = ParameterLayout()
-        let conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: 3, stride: 2, height: 5, width: 6)
+        var conv = Conv2D(&l, "conv", in: 2, out: 3, kernel: 3, stride: 2, height: 5, width: 6)
+        conv.backend = backend
         let p = randomParameters(l)
         let x = randomArray(conv.inSize, seed: 9)
         var y = [Float](repeating: 0, count: conv.outSize)
@@ -163,10 +225,11 @@ final class LayerGradientTests: XCTestCase {
                         guard iy >= 0, iy < 5, ix >= 0, ix < 6 else { continue }
                         s += p.values[conv.weight + ((o * 2 + c) * 3 + ky) * 3 + kx] * x[(c * 5 + iy) * 6 + ix]
                     } } }
-                    XCTAssertEqual(y[(o * conv.outHeight + oy) * conv.outWidth + ox], s, accuracy: 1e-5)
+                    XCTAssertEqual(y[(o * conv.outHeight + oy) * conv.outWidth + ox], s, accuracy: 1e-5, "\(backend)")
                 }
             }
         }
+      }
     }
 
     /// At stride 1 the im2col rows are shifted copies of the input plane and col2im adds them
