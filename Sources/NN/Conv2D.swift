@@ -256,12 +256,22 @@ public struct Conv2D: Sendable {
         }
     }
 
-    /// The forward pass through oneDNN (`OneDNNConvolutions`).
+    /// Samples per oneDNN call: larger batches run in chunks of this many, so that the blocked
+    /// buffers of a handle stay a few MB (the A/B timed batches of 32) however large a sampling
+    /// batch is.
+    public static let oneDNNChunk = 32
+
+    /// The forward pass through oneDNN (`OneDNNConvolutions`), in chunks of `oneDNNChunk` samples.
     public func forwardOneDNN(_ p: Parameters, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, batch: Int) {
-        let status = OneDNNConvolutions.shared.with(self, batch: batch) {
-            emd_conv_forward($0, x, p.values + weight, p.values + bias, y)
+        var b0 = 0
+        while b0 < batch {
+            let n = min(Self.oneDNNChunk, batch - b0)
+            let status = OneDNNConvolutions.shared.with(self, batch: n) {
+                emd_conv_forward($0, x + b0 * inSize, p.values + weight, p.values + bias, y + b0 * outSize)
+            }
+            precondition(status == 0, "oneDNN convolution forward failed (status \(status))")
+            b0 += n
         }
-        precondition(status == 0, "oneDNN convolution forward failed (status \(status))")
     }
 
     /// The backward pass through oneDNN, with `backward`'s accumulation rules.
@@ -269,11 +279,16 @@ public struct Conv2D: Sendable {
                                dx: UnsafeMutablePointer<Float>?, batch: Int, paramGrads: Bool = true,
                                accumulateInput: Bool = false) {
         guard paramGrads || dx != nil else { return }
-        let status = OneDNNConvolutions.shared.with(self, batch: batch) {
-            emd_conv_backward($0, x, p.values + weight, dy, paramGrads ? p.grads + weight : nil,
-                              paramGrads ? p.grads + bias : nil, dx, accumulateInput ? 1 : 0)
+        var b0 = 0
+        while b0 < batch {
+            let n = min(Self.oneDNNChunk, batch - b0)
+            let status = OneDNNConvolutions.shared.with(self, batch: n) {
+                emd_conv_backward($0, x + b0 * inSize, p.values + weight, dy + b0 * outSize, paramGrads ? p.grads + weight : nil,
+                                  paramGrads ? p.grads + bias : nil, dx.map { $0 + b0 * inSize }, accumulateInput ? 1 : 0)
+            }
+            precondition(status == 0, "oneDNN convolution backward failed (status \(status))")
+            b0 += n
         }
-        precondition(status == 0, "oneDNN convolution backward failed (status \(status))")
     }
 
     /// y[batch, out, ho, wo] = conv(x) + b by im2col and one GEMM per chunk of samples.

@@ -135,14 +135,15 @@ final class LayerGradientTests: XCTestCase {
 
     /// oneDNN's convolution against im2col + GEMM: outputs, parameter gradients (added to
     /// gradients already there) and input gradients (written, and added) agree to rounding over
-    /// one-channel inputs, odd and even sides, non-square maps, strides 1 and 2, 1x1 kernels and
-    /// a batch of one. A wrong padding, layout or accumulation rule moves whole entries.
+    /// one-channel inputs, odd and even sides, non-square maps, strides 1 and 2, 1x1 kernels, a
+    /// batch of one and a batch that oneDNN runs in two chunks. A wrong padding, layout or accumulation rule moves whole entries.
     func testOneDNNMatchesIm2col() {
         let shapes = [(cin: 1, cout: 16, h: 28, w: 28, k: 3, s: 1), (cin: 16, cout: 8, h: 8, w: 8, k: 3, s: 2),
                       (cin: 5, cout: 7, h: 7, w: 7, k: 3, s: 2), (cin: 3, cout: 4, h: 6, w: 5, k: 3, s: 1),
                       (cin: 6, cout: 3, h: 7, w: 7, k: 1, s: 1), (cin: 32, cout: 32, h: 7, w: 7, k: 3, s: 1)]
         for (n, shape) in shapes.enumerated() {
-            for batch in [1, 3] {
+            // 1 and 3 samples, and (on the small maps) more than a oneDNN chunk: 32 + 5.
+            for batch in shape.h <= 8 ? [1, 3, Conv2D.oneDNNChunk + 5] : [1, 3] {
                 var l = ParameterLayout()
                 var conv = Conv2D(&l, "conv", in: shape.cin, out: shape.cout, kernel: shape.k, stride: shape.s,
                                   height: shape.h, width: shape.w)
