@@ -4,16 +4,16 @@
 # evaluate both with the feature classifier over all classes.
 #   launch/distill-fashion-unet.sh TEACHER [EMD_STEPS] [BASELINE_STEPS]
 # Equal wall time is set by step counts, so that load on a shared machine cannot shorten a
-# run: the defaults 700 and 1575 keep the measured cost ratio of the two steps (2.07 s and
-# 0.92 s per step at batch 16 and guidance 2 on one core with the default convolution backend,
-# about 24 minutes each; docs/results.md). GUIDANCE (w of the
+# run: the defaults 700 and 1700 keep the cost ratio of the two steps measured side by side
+# (2.16 s and 0.88 s per step at batch 16 and guidance 2, one core each, the default
+# convolution backend: about 25 minutes each; docs/results.md). GUIDANCE (w of the
 # teacher's score, default 2), BATCH (16), LR (generator and student, 2e-4), SEED (0),
 # COUNT (evaluation samples, 1000), OUT (runs/fashion-unet-distill). Rerunning it resumes
 # interrupted runs from their newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teacher="${1:?usage: launch/distill-fashion-unet.sh TEACHER [EMD_STEPS] [BASELINE_STEPS]}"
-emd_steps="${2:-700}"; baseline_steps="${3:-1575}"
+emd_steps="${2:-700}"; baseline_steps="${3:-1700}"
 guidance="${GUIDANCE:-2}"; batch="${BATCH:-16}"; lr="${LR:-2e-4}"; seed="${SEED:-0}"
 count="${COUNT:-1000}"; out="${OUT:-runs/fashion-unet-distill}"
 emd=.build/release/emd

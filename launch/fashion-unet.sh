@@ -8,14 +8,14 @@
 #      (launch/distill-fashion-unet.sh: EMD_STEPS and BASELINE_STEPS, side by side on one core
 #      each, the teacher's score guided with GUIDANCE), sampled in one step and evaluated.
 #   launch/fashion-unet.sh [RANKS] [TEACHER_STEPS] [EMD_STEPS] [BASELINE_STEPS]
-# Defaults: 2 ranks, 6000 teacher steps, 700 EMD and 1575 baseline steps at batch 16 (about 24
+# Defaults: 2 ranks, 6000 teacher steps, 700 EMD and 1700 baseline steps at batch 16 (about 25
 # minutes side by side); the whole pipeline's time on this project's 2-core machine is in
 # docs/results.md. OUT (default runs/fashion-unet),
 # CHANNELS (16), GUIDANCE (2), W ("0 1 2" for the teacher), SEED (0), COUNT (evaluation
 # samples, 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ranks="${1:-2}"; steps="${2:-6000}"; emd_steps="${3:-700}"; baseline_steps="${4:-1575}"
+ranks="${1:-2}"; steps="${2:-6000}"; emd_steps="${3:-700}"; baseline_steps="${4:-1700}"
 out="${OUT:-runs/fashion-unet}"; channels="${CHANNELS:-16}"; guidance="${GUIDANCE:-2}"; seed="${SEED:-0}"; count="${COUNT:-1000}"
 emd=.build/release/emd
 start=$(date +%s)
