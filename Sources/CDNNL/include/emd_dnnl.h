@@ -1,7 +1,8 @@
 // 2-D convolutions through oneDNN (Debian libdnnl-dev): emd's tensors stay NCHW (weights
 // OIHW); each call reorders them to and from the blocked layouts oneDNN's direct convolution
 // kernels prefer. One handle per (shape, batch): primitives, blocked buffers and a scratchpad
-// are made once, so a call allocates nothing.
+// are made once, so a call allocates nothing here (oneDNN 2.6's dnnl_primitive_execute still
+// allocates a few small blocks inside, for its argument map).
 #ifndef EMD_DNNL_H
 #define EMD_DNNL_H
 #include <stddef.h>
