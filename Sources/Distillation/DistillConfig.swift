@@ -44,8 +44,9 @@ public struct NoiseLevels: Sendable, Equatable {
     public let hi: Float
     /// The generator's fixed noise level sigma_g.
     public let initial: Float
-    /// h_z = zStep * sigma^2.
+    /// h_z = min(zStep * sigma^2, zStepMax).
     public let zStep: Float
+    public let zStepMax: Float
     // Made only by `DistillConfig.noiseLevels` (the synthesised memberwise initialiser).
 }
 
@@ -96,6 +97,12 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     /// z step size: h_z = gammaZ (sigma / sigma_data)^2 (or gammaZ sigma^2 in absolute units);
     /// 0 switches the z step off.
     public var gammaZ: Float = 0.005
+    /// Cap on the z step: h_z = min(gammaZ (sigma / sigma_data)^2, zStepMax). Without it h_z
+    /// grows without bound with sigma_hi (4.4 at 30 sigma_data), and an Euler step of the
+    /// prior's own drift, z' = (1 - h) z + sqrt(2 h) zeta, leaves N(0, I) with stationary
+    /// variance 1 / (1 - h/2): 0.1 holds that bias to 5%. Inactive below sqrt(0.1 / gammaZ)
+    /// sigma_data (4.5 at the default gammaZ), so it changes nothing at the default range.
+    public var zStepMax: Float = 0.1
     public var noiseCancellation = true
     /// DMD2-style per-sample normalisation of the M-step target by mean |D_phi - g|.
     public var normalizeTarget = false
@@ -153,7 +160,7 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     /// levels is unchanged.
     public func noiseLevels(sigmaData: Float) -> NoiseLevels {
         let s: Float = noiseUnits == .sigmaData ? sigmaData : 1
-        return NoiseLevels(lo: sigmaLo * s, hi: sigmaHi * s, initial: sigmaInit * s, zStep: effectiveGammaZ / (s * s))
+        return NoiseLevels(lo: sigmaLo * s, hi: sigmaHi * s, initial: sigmaInit * s, zStep: effectiveGammaZ / (s * s), zStepMax: zStepMax)
     }
 
     /// Settings a resumed run may change: the schedule and logging, not what is computed.
@@ -186,6 +193,9 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         }
         guard gammaEps > 0, gammaEps <= 1, gammaZ >= 0, gammaZ <= 1 else {
             throw ConfigError("need 0 < gammaEps <= 1 and 0 <= gammaZ <= 1, got \(gammaEps) and \(gammaZ)")
+        }
+        guard zStepMax.isFinite, zStepMax > 0, zStepMax <= 1 else {
+            throw ConfigError("need 0 < zStepMax <= 1 (the largest z step h_z), got \(zStepMax)")
         }
         try ResourceLimits.check("generatorLR", generatorLR, in: Float.leastNormalMagnitude...1)
         try ResourceLimits.check("studentLR", studentLR, in: Float.leastNormalMagnitude...1)

@@ -142,7 +142,7 @@ public final class Distiller: Trainable {
     /// E-step on this step's fresh chains: returns the number of guarded (chain, step) pairs,
     /// or nil when `abortStep` ended it (one rank only).
     func eStep() -> Int? {
-        chains.initialise(seed: UInt64(config.seed), step: step, sigmaLo: noise.lo, sigmaHi: noise.hi, zStep: noise.zStep)
+        chains.initialise(seed: UInt64(config.seed), step: step, sigmaLo: noise.lo, sigmaHi: noise.hi, zStep: noise.zStep, zStepMax: noise.zStepMax)
         // The E-step and the M-step evaluate generator and student at the chains' labels.
         generator.denoiser.labels = chains.labelPointer
         student.labels = chains.labelPointer

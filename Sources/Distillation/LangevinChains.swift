@@ -22,7 +22,7 @@ final class LangevinChains {
     let dimension: Int
     /// Chain state, one row per sample: z, eps, a (the drift part of eps), and g = g(z).
     let z, eps, a, g: Tensor
-    /// Per-chain noise level and z step h_z = gamma_z sigma^2.
+    /// Per-chain noise level and z step h_z = min(gamma_z sigma^2, zStepMax).
     let sigma, hz: Tensor
     /// Class-conditional distillation: the number of classes (0: none) and each chain's label,
     /// uniform over the classes, fixed for the step.
@@ -48,8 +48,9 @@ final class LangevinChains {
 
     deinit { labels.deallocate() }
 
-    /// z_0, eps_0 ~ N(0, I), sigma log-uniform on [sigmaLo, sigmaHi], h_z = zStep sigma^2, a_0 = 0.
-    func initialise(seed: UInt64, step: Int, sigmaLo: Float, sigmaHi: Float, zStep: Float) {
+    /// z_0, eps_0 ~ N(0, I), sigma log-uniform on [sigmaLo, sigmaHi], h_z = min(zStep sigma^2,
+    /// zStepMax), a_0 = 0.
+    func initialise(seed: UInt64, step: Int, sigmaLo: Float, sigmaHi: Float, zStep: Float, zStepMax: Float) {
         let d = dimension, logLo = logf(sigmaLo), logHi = logf(sigmaHi)
         for b in 0..<shard.count {
             let gi = shard.lower + b
@@ -57,7 +58,7 @@ final class LangevinChains {
             Draws.normal(DrawKey(seed: seed, step: step, purpose: .initialEps, index: gi), into: eps.data + b * d, count: d)
             let u = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .distillSigma, index: gi))
             sigma[b] = expf(logLo + u * (logHi - logLo))
-            hz[b] = zStep * sigma[b] * sigma[b]
+            hz[b] = min(zStep * sigma[b] * sigma[b], zStepMax)
             if classes > 0 {
                 let c = Draws.uniform(DrawKey(seed: seed, step: step, purpose: .chainClass, index: gi))
                 labels[b] = Int32(min(classes - 1, Int(c * Float(classes))))

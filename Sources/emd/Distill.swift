@@ -27,6 +27,8 @@ struct Distill: ParsableCommand {
     @Option(name: .customLong("langevin-steps"), help: "K, Langevin steps per E-step.") var langevinSteps: Int?
     @Option(help: "Langevin step size for eps.") var gammaEps: Float?
     @Option(help: "Langevin step size for z: h_z = gamma_z (sigma/sigma_data)^2 (0 switches the z step off).") var gammaZ: Float?
+    @Option(help: "Largest z step: h_z = min(gamma_z (sigma/sigma_data)^2, this) (default 0.1; binds only above sqrt(0.1 / gamma_z) sigma_data).")
+    var zStepMax: Float?
     @Option(help: "Units of --sigma-lo, --sigma-hi, --sigma-init and --gamma-z: sigmaData (multiples of the teacher's sigma_data, the default) or absolute.")
     var noiseUnits: NoiseUnits?
     @Flag(help: "Switch noise cancellation off.") var noNoiseCancellation = false
@@ -55,7 +57,7 @@ struct Distill: ParsableCommand {
     static let overlay: [ConfigOverlay<Distill, DistillConfig>] = [
         .init(\.teacher, \.teacher), .init(\.initCheckpoint, \.initCheckpoint), .init(\.initSteps, \.initSteps),
         .init(\.method, \.method), .init(\.steps, \.steps), .init(\.batch, \.batch),
-        .init(\.langevinSteps, \.langevinSteps), .init(\.gammaEps, \.gammaEps), .init(\.gammaZ, \.gammaZ),
+        .init(\.langevinSteps, \.langevinSteps), .init(\.gammaEps, \.gammaEps), .init(\.gammaZ, \.gammaZ), .init(\.zStepMax, \.zStepMax),
         .init(\.noNoiseCancellation, \.noiseCancellation, to: false), .init(\.normalizeTarget, \.normalizeTarget, to: true),
         .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
         .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
@@ -100,9 +102,9 @@ struct Distill: ParsableCommand {
             if mode == .resume { try loop.resume(d) }
             let c = config
             let n = d.noise
-            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z %.4g sigma^2; %d rank(s), global batch %d",
+            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z min(%.4g sigma^2, %.4g); %d rank(s), global batch %d",
                                 c.method.rawValue, c.effectiveK, c.gammaEps, c.effectiveNoiseCancellation ? "on" : "off", d.edm.sigmaData,
-                                n.lo, n.hi, n.initial, n.zStep, collectives.size, c.batch))
+                                n.lo, n.hi, n.initial, n.zStep, n.zStepMax, collectives.size, c.batch))
             let final = try loop.run(d, finalName: "generator.safetensors")
             if let summary = DistillationRun.timeSummary(d) { progress.log(summary) }
             try reportChecksums(collectives, [("generator", d.generatorParameters.checksum()),

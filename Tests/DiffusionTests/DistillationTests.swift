@@ -23,18 +23,20 @@ final class DistillationTests: XCTestCase {
     /// is exactly zero with noise cancellation and has zero mean without it.
     func testEStepLeavesStandardNormalInvariantWhenStudentEqualsTeacher() throws {
         let (net, edm, p) = smallSetup()
-        for (gammaEps, gammaZ): (Float, Float) in [(0.3, 0.5), (0.01, 0.02)] {
+        // The third case caps the z step (zStepMax 0.1 < gammaZ 0.5): z must follow h_z = 0.1.
+        for (gammaEps, gammaZ, zStepMax): (Float, Float, Float) in [(0.3, 0.5, 1), (0.01, 0.02, 1), (0.3, 0.5, 0.1)] {
             var c = DistillConfig()
             c.batch = 16384
             c.langevinSteps = 8
             c.gammaEps = gammaEps
             c.gammaZ = gammaZ
-            c.sigmaLo = 1; c.sigmaHi = 1   // h_z = gammaZ
+            c.zStepMax = zStepMax
+            c.sigmaLo = 1; c.sigmaHi = 1   // h_z = min(gammaZ, zStepMax)
             let teacher = NetworkDenoiser(network: try net.build(), edm: edm, parameters: p, maxBatch: c.batch)
             let d = try Distiller(config: c, collectives: .single, teacher: teacher, networkConfig: net, edm: edm, initial: p)
             let chains = d.runEStep()
             XCTAssertTrue(chains.drift.allSatisfy { $0 == 0 }, "student = teacher must give zero drift")
-            for (name, v, g) in [("eps", chains.eps, gammaEps), ("z", chains.z, gammaZ)] {
+            for (name, v, g) in [("eps", chains.eps, gammaEps), ("z", chains.z, min(gammaZ, zStepMax))] {
                 let n = Double(v.count)
                 let mean = v.reduce(0.0) { $0 + Double($1) } / n
                 let variance = v.reduce(0.0) { $0 + Double($1) * Double($1) } / n - mean * mean

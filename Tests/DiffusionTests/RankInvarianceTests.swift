@@ -156,7 +156,7 @@ final class NoiseScaleTests: XCTestCase {
         }
         var absolute = c
         absolute.noiseUnits = .absolute
-        XCTAssertEqual(absolute.noiseLevels(sigmaData: 7), NoiseLevels(lo: c.sigmaLo, hi: c.sigmaHi, initial: c.sigmaInit, zStep: c.gammaZ))
+        XCTAssertEqual(absolute.noiseLevels(sigmaData: 7), NoiseLevels(lo: c.sigmaLo, hi: c.sigmaHi, initial: c.sigmaInit, zStep: c.gammaZ, zStepMax: c.zStepMax))
     }
 
     /// The distiller uses the resolved levels: its chains' noise levels lie in the scaled range.

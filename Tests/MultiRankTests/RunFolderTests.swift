@@ -113,7 +113,8 @@ final class RunFolderTests: XCTestCase {
             XCTAssertNotEqual(r.status, 0, r.output)
             XCTAssertTrue(r.output.contains(word), "\(args): \(r.output)")
         }
-        for args in [["--sigma-hi", "inf"], ["--gamma-z", "inf"], ["--generator-lr", "inf"], ["--batch", "4611686018427387904"]] {
+        for args in [["--sigma-hi", "inf"], ["--gamma-z", "inf"], ["--z-step-max", "0"], ["--z-step-max", "2"], ["--generator-lr", "inf"],
+                     ["--batch", "4611686018427387904"]] {
             let r = try MPIRun.runSingle("emd", ["distill", "--steps", "1", "--out", try MPIRun.tempDir("badd").path] + args, timeout: 60)
             XCTAssertNotEqual(r.status, 0, r.output)
             XCTAssertFalse(r.output.contains("lower learning rate"), "\(args): \(r.output)")
