@@ -50,6 +50,15 @@ public struct NoiseLevels: Sendable, Equatable {
     // Made only by `DistillConfig.noiseLevels` (the synthesised memberwise initialiser).
 }
 
+/// The noise levels sigma' of the student's denoising score matching.
+public enum StudentNoise: String, Codable, Sendable, CaseIterable {
+    /// EDM's training distribution, LogNormal(P_mean, P_std) (the specification's).
+    case logNormal
+    /// Log-uniform on the distillation range [sigmaLo, sigmaHi], where the E-step and the
+    /// M-step read the student's score.
+    case distillationRange
+}
+
 /// The M-step's per-sample weight w(sigma).
 public enum MStepWeighting: String, Codable, Sendable, CaseIterable {
     /// w = 1.
@@ -124,6 +133,8 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var studentBeta2: Float = 0.999
     /// Student denoising-score-matching updates per generator update.
     public var studentSteps = 5
+    /// Where the student's noise levels are drawn.
+    public var studentNoise = StudentNoise.logNormal
     /// How gradients cross ranks.
     public var allreduce = GradientExchangeMode.separate
     /// Bucket size in floats of the bucketed mode (1 MB, as DDP's default order of magnitude).

@@ -126,7 +126,8 @@ public final class Distiller: Trainable {
         }
         chains = LangevinChains(shard: shard, dimension: d, classes: network.classes)
         mStep = MStep(dimension: d, capacity: n)
-        studentUpdate = StudentUpdate(shard: shard, student: student, edm: edm, globalBatch: config.batch, classes: network.classes)
+        studentUpdate = StudentUpdate(shard: shard, student: student, edm: edm, globalBatch: config.batch, classes: network.classes,
+                                      sigmaRange: config.studentNoise == .distillationRange ? (noise.lo, noise.hi) : nil)
         exchange = config.allreduce.schedule(bucketFloats: config.bucketFloats)
     }
 

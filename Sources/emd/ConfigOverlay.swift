@@ -30,5 +30,6 @@ extension DistillMethod: ExpressibleByArgument {}
 extension GradientExchangeMode: ExpressibleByArgument {}
 extension MStepWeighting: ExpressibleByArgument {}
 extension NoiseUnits: ExpressibleByArgument {}
+extension StudentNoise: ExpressibleByArgument {}
 extension NetworkKind: ExpressibleByArgument {}
 extension Sampler: ExpressibleByArgument {}

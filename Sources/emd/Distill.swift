@@ -37,6 +37,8 @@ struct Distill: ParsableCommand {
     @Option(help: "Upper end of the distillation noise range (in --noise-units).") var sigmaHi: Float?
     @Option(help: "Generator noise level sigma_init (in --noise-units).") var sigmaInit: Float?
     @Option(help: "Student updates per generator update.") var studentSteps: Int?
+    @Option(help: "Noise levels of the student's score matching: logNormal (EDM's, the default) or distillationRange (log-uniform on [--sigma-lo, --sigma-hi]).")
+    var studentNoise: StudentNoise?
     @Option(help: "Generator learning rate.") var generatorLr: Float?
     @Option(help: "Student learning rate.") var studentLr: Float?
     @Option(help: "Gradient-norm clip (0: off).") var gradClip: Float?
@@ -60,7 +62,7 @@ struct Distill: ParsableCommand {
         .init(\.langevinSteps, \.langevinSteps), .init(\.gammaEps, \.gammaEps), .init(\.gammaZ, \.gammaZ), .init(\.zStepMax, \.zStepMax),
         .init(\.noNoiseCancellation, \.noiseCancellation, to: false), .init(\.normalizeTarget, \.normalizeTarget, to: true),
         .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
-        .init(\.studentSteps, \.studentSteps), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
+        .init(\.studentSteps, \.studentSteps), .init(\.studentNoise, \.studentNoise), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
         .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.guidance, \.guidance), .init(\.bucketFloats, \.bucketFloats),
         .init(\.shared.seed, \.seed), .init(\.timeLimit, \.timeLimit),

@@ -167,6 +167,33 @@ final class DistillationTests: XCTestCase {
         XCTAssertLessThan(rampedLag, 0.5 * plainLag, "plain \(plainLag), ramped \(rampedLag)")
     }
 
+    /// The student's noise levels: EDM's log-normal by default (some far outside the
+    /// distillation range), log-uniform on the range with `studentNoise: distillationRange`
+    /// (every draw inside it, the logarithm's mean and spread those of a uniform law).
+    func testStudentNoiseLevelsFollowTheConfiguredLaw() throws {
+        let (net, edm, p) = smallSetup(hidden: 16)
+        var c = DistillConfig()
+        c.batch = 4096
+        func draws(_ law: StudentNoise) throws -> (levels: NoiseLevels, logs: [Double]) {
+            c.studentNoise = law
+            let d = try Distiller(config: c, collectives: .single, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net,
+                                  edm: edm, initial: p)
+            d.studentUpdate.draw(0, seed: 3, step: 7)
+            return (d.noise, (0..<c.batch).map { Double(logf(d.studentUpdate.sigma[$0])) })
+        }
+        let (levels, logs) = try draws(.distillationRange)
+        let lo = Double(logf(levels.lo)), hi = Double(logf(levels.hi)), n = Double(logs.count)
+        XCTAssertTrue(logs.allSatisfy { $0 >= lo - 1e-5 && $0 <= hi + 1e-5 })
+        let mean = logs.reduce(0, +) / n, sd = (logs.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()
+        let width = hi - lo
+        XCTAssertEqual(mean, (lo + hi) / 2, accuracy: 4 * width / (12 * n).squareRoot())
+        XCTAssertEqual(sd, width / 12.squareRoot(), accuracy: 0.03 * width)
+        let (_, logNormal) = try draws(.logNormal)
+        XCTAssertGreaterThan(logNormal.filter { $0 < lo || $0 > hi }.count, c.batch / 100, "EDM's law reaches outside the range")
+        let m = logNormal.reduce(0, +) / n
+        XCTAssertEqual(m, Double(edm.pMean), accuracy: 4 * Double(edm.pStd) / n.squareRoot())
+    }
+
     /// Resume: N steps, checkpoint, restore into a fresh distiller, N more equals 2N straight.
     /// Makes the small distillers of the resume tests (hidden 16, batch 32, K = 3, two student
     /// updates, the exact ring teacher), all from the same initial weights. Each gets its own
