@@ -6,9 +6,9 @@ import Training
 
 /// The student phase: D_psi tracks the generator's score by denoising score matching on fresh
 /// generator samples, z' ~ N(0, I), x0 = g(z'), sigma' ~ LogNormal (or log-uniform on the
-/// distillation range), x = x0 + sigma' n. In
-/// phases (draws, samples, gradient) so that an overlapped gradient exchange can interleave
-/// them with reductions: draws and samples do not depend on the student's parameters.
+/// distillation range), x = x0 + sigma' n. In phases (draws, samples, gradient) so that an
+/// overlapped gradient exchange can interleave them with reductions: draws and samples do not
+/// depend on the student's parameters.
 final class StudentUpdate {
     let shard: Shard
     let dimension: Int
