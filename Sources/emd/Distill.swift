@@ -104,9 +104,10 @@ struct Distill: ParsableCommand {
             if mode == .resume { try loop.resume(d) }
             let c = config
             let n = d.noise
-            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z min(%.4g sigma^2, %.4g); %d rank(s), global batch %d",
+            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z min(%.4g sigma^2, %.4g), student sigma' %@; %d rank(s), global batch %d",
                                 c.method.rawValue, c.effectiveK, c.gammaEps, c.effectiveNoiseCancellation ? "on" : "off", d.edm.sigmaData,
-                                n.lo, n.hi, n.initial, n.zStep, n.zStepMax, collectives.size, c.batch))
+                                n.lo, n.hi, n.initial, n.zStep, n.zStepMax,
+                                c.studentNoise == .logNormal ? "log-normal" : "log-uniform on the range", collectives.size, c.batch))
             let final = try loop.run(d, finalName: "generator.safetensors")
             if let summary = DistillationRun.timeSummary(d) { progress.log(summary) }
             try reportChecksums(collectives, [("generator", d.generatorParameters.checksum()),
