@@ -8,7 +8,7 @@ struct EMD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "emd",
         abstract: "EM Distillation of diffusion models into one-step generators, on CPU clusters with MPI.",
-        subcommands: [Demo.self, TrainTeacher.self, Distill.self, Sample.self, Eval.self, PlotFD.self, TrainClassifier.self, Bench.self, BenchDistill.self, BenchMixtures.self, ScalingModelCommand.self])
+        subcommands: [Demo.self, TrainTeacher.self, Distill.self, Sample.self, Eval.self, PlotFD.self, TrainClassifier.self, Bench.self, BenchDistill.self, BenchMixtures.self, ScalingModelCommand.self, DenoiserErrorCommand.self])
 
     /// The signal handlers go in before anything else (argument parsing, MPI, data loading), so
     /// a preemption signal that arrives early is handled, not fatal.

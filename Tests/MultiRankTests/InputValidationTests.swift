@@ -235,6 +235,40 @@ final class InputValidationTests: XCTestCase {
                                 "--out", samples]).status, 0)
     }
 
+    /// `emd denoiser-error` on a small teacher and a CSV sample set: one row per noise level,
+    /// finite figures, the levels placed in the teacher's training law; bad levels, too many
+    /// queries and guidance on an unconditional teacher are refused.
+    func testDenoiserErrorCommand() throws {
+        let dir = try MPIRun.tempDir("denoiser-error")
+        let t = try teacher(dir, steps: 30)
+        let points = (0..<120).map { i -> String in
+            let a = Double(i) * 2 * Double.pi / 8 + 0.05 * sin(Double(i) * 1.7)
+            return String(format: "%.5f,%.5f", 2 * cos(a), 2 * sin(a))
+        }
+        let csv = dir.appendingPathComponent("ring.csv").path
+        try Data((points.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: csv))
+        let json = dir.appendingPathComponent("out/err.json").path
+        let common = ["denoiser-error", "--checkpoint", t, "--reference", "csv:" + csv, "--queries", "csv:" + csv]
+        let r = try emd(common + ["--count", "40", "--sigmas", "0.5,2,8", "--json", json])
+        XCTAssertEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("| sigma/sigma_data |"), r.output)
+        let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        let rows = obj["rows"] as! [[String: Any]]
+        XCTAssertEqual(rows.map { $0["sigma_over_data"] as! Double }, [0.5, 2, 8])
+        for row in rows {
+            let sigma = row["sigma"] as! Double, z = row["z"] as! Double
+            XCTAssertEqual(z, (log(sigma) + 1.2) / 1.2, accuracy: 1e-4)
+            for key in ["error", "signal", "mse_ref", "mse_net", "ess"] {
+                XCTAssertTrue((row[key] as! Double).isFinite, "\(key) in \(row)")
+            }
+        }
+        // More noise: the exact answer averages over more of the samples.
+        XCTAssertGreaterThan(rows[2]["ess"] as! Double, rows[0]["ess"] as! Double)
+        try assertRefused(common + ["--sigmas", "1,-2"], ["--sigmas"])
+        try assertRefused(common + ["--count", "500"], ["--count 500", "120 samples"])
+        try assertRefused(common + ["--count", "40", "--guidance", "2"], ["--guidance needs a class-conditional teacher"])
+    }
+
     /// Benchmarks refuse what they cannot use before they measure anything: a malformed list
     /// flag, or a --json path that cannot be written (it used to fail after the measurements).
     func testBenchmarksRefuseBadArgumentsBeforeMeasuring() throws {
