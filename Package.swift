@@ -39,8 +39,8 @@ let package = Package(
 
         // Stand-alone Swift wrapper over MPI.
         .target(name: "SwiftMPI", dependencies: ["CMPI"]),
-        // Dense linear algebra through OpenBLAS / LAPACK.
-        .target(name: "BLAS", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // Dense linear algebra through OpenBLAS / LAPACK (products optionally on oneDNN's sgemm).
+        .target(name: "BLAS", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: fast),
         // This CPU: model, vector extensions, measured peak FLOP rate, BLAS kernel width check.
         .target(name: "Machine", dependencies: ["CMachine"]),
         // Counter-based random numbers (Philox4x32-10).
@@ -76,7 +76,7 @@ let package = Package(
         // Small program that the multi-rank tests launch under mpirun.
         .executableTarget(name: "mpi-selftest", dependencies: ["SwiftMPI", "NN", "BLAS", "CounterRNG"], swiftSettings: fast),
 
-        .testTarget(name: "NNTests", dependencies: ["NN", "CounterRNG"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "BLAS", "CounterRNG"]),
         .testTarget(name: "FileFormatsTests", dependencies: ["FileFormats", "CounterRNG"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine"]),

@@ -293,3 +293,15 @@ int emd_conv_backward(emd_conv *c, const float *x, const float *w, const float *
 }
 
 const char *emd_conv_implementation(const emd_conv *c) { return c->implementation; }
+
+int emd_sgemm(char transa, char transb, long m, long n, long k, float alpha, const float *a, long lda, const float *b,
+              long ldb, float beta, float *c, long ldc, int threads) {
+    // OpenMP keeps the thread count per calling thread: set it once per thread and count.
+    static __thread int current = 0;
+    if (current != threads) {
+        pthread_once(&engine_once, make_engine);
+        set_threads(threads);
+        current = threads;
+    }
+    return (int)dnnl_sgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}

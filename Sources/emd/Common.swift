@@ -72,6 +72,8 @@ struct CommandEnvironment {
     let blasThreads: Int
     /// `EMD_CONV`: the convolution backend (nil: the default), or the unknown value given.
     let convBackend: Result<ConvBackend?, ValidationError>
+    /// `EMD_GEMM`: the engine of matrix products (nil: the default, OpenBLAS), or the unknown value given.
+    let gemmEngine: Result<GEMMEngine?, ValidationError>
     /// Whether an MPI launcher started this process (`launchedByMPI`).
     let underMPILauncher: Bool
 
@@ -91,6 +93,12 @@ struct CommandEnvironment {
                 ?? .failure(ValidationError("EMD_CONV=\(raw): expected one of \(ConvBackend.allCases.map(\.rawValue).joined(separator: ", "))"))
         } else {
             convBackend = .success(nil)
+        }
+        if let raw = env["EMD_GEMM"] {
+            gemmEngine = GEMMEngine(rawValue: raw).map { .success($0) }
+                ?? .failure(ValidationError("EMD_GEMM=\(raw): expected one of \(GEMMEngine.allCases.map(\.rawValue).joined(separator: ", "))"))
+        } else {
+            gemmEngine = .success(nil)
         }
         if let dir = env["EMD_FASHION_MNIST_DIR"] { ArrayDataset.fashionMNISTDirectory = dir }
         if let mb = env["EMD_MEMORY_LIMIT_MB"].flatMap({ Int($0) }), mb > 0, mb < Int.max >> 20 {
@@ -123,14 +131,21 @@ func startBenchmarkRun(blasThreads: Int?) -> Collectives {
     return env.underMPILauncher ? MPICollectives.world : SingleProcessCollectives()
 }
 
-/// The signal handlers first, then the environment, then BLAS's threads and the convolution
-/// backend (an unknown `EMD_CONV` ends the process with status 2 and a message).
+/// The signal handlers first, then the environment, then BLAS's threads, the convolution
+/// backend and the GEMM engine (an unknown `EMD_CONV` or `EMD_GEMM` ends the process with
+/// status 2 and a message).
 private func prepareProcess(_ threads: Int?) -> CommandEnvironment {
     Preemption.install()
     let env = CommandEnvironment()
     BLAS.setThreads(min(max(threads ?? env.blasThreads, 1), 1024))
     switch env.convBackend {
     case .success(let backend): if let backend { ConvBackend.current = backend }
+    case .failure(let error):
+        FileHandle.standardError.write(Data("emd: \(error.message)\n".utf8))
+        exit(2)
+    }
+    switch env.gemmEngine {
+    case .success(let engine): if let engine { BLAS.engine = engine }
     case .failure(let error):
         FileHandle.standardError.write(Data("emd: \(error.message)\n".utf8))
         exit(2)
@@ -214,7 +229,7 @@ func parseMixture(_ spec: String?) throws -> GaussianMixture? {
 /// Every rank's parameter checksums (and rank 0's BLAS kernel, which decides rounding) to
 /// `out/ranks.json`; rank 0 logs whether they agree.
 func reportChecksums(_ collectives: Collectives, _ sets: [(String, UInt64)], out: String, log: TrainingProgress) throws {
-    let same = try RankReport.write(collectives, sets, extra: ["blas_core": BLAS.coreName], to: out + "/ranks.json")
+    let same = try RankReport.write(collectives, sets, extra: ["blas_core": BLAS.coreName, "gemm_engine": BLAS.engine.rawValue], to: out + "/ranks.json")
     log.log("parameter checksums on \(collectives.size) rank(s): \(same ? "identical" : "DIFFERENT")")
 }
 

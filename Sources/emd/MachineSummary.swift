@@ -24,7 +24,8 @@ struct MachineSummary {
     }
 
     var json: [String: Any] {
-        var j: [String: Any] = ["cpu": cpu, "vector_extensions": extensions, "cpu_fma_bits": cpuFMABits, "blas_core": blasCore]
+        var j: [String: Any] = ["cpu": cpu, "vector_extensions": extensions, "cpu_fma_bits": cpuFMABits, "blas_core": blasCore,
+                                "gemm_engine": BLAS.engine.rawValue]
         if let blasKernelBits { j["blas_kernel_bits"] = blasKernelBits }
         if let peakGFLOPs { j["peak_gflops"] = peakGFLOPs }
         if let warning { j["warning"] = warning }
@@ -34,7 +35,9 @@ struct MachineSummary {
     /// Human-readable lines for the log.
     var lines: [String] {
         var out = ["cpu: \(cpu); vector extensions: \(extensions.joined(separator: " "))",
-                   "BLAS kernel: OpenBLAS \(blasCore) (\(blasKernelBits.map { "\($0)-bit" } ?? "width unknown")); "
+                   "BLAS kernel: OpenBLAS \(blasCore) (\(blasKernelBits.map { "\($0)-bit" } ?? "width unknown"))"
+                   + (BLAS.engine == .onednn ? ", products with every dimension >= \(BLAS.oneDNNSmallestDimension) on oneDNN's sgemm (EMD_GEMM=onednn); "
+                                             : "; ")
                    + (peakGFLOPs.map { String(format: "core peak (%d-bit FMA loop): %.1f GFLOP/s", cpuFMABits, $0) } ?? "no FMA: peak not measured")]
         if let warning { out.append("warning: " + warning) }
         return out

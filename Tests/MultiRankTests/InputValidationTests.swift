@@ -30,6 +30,22 @@ final class InputValidationTests: XCTestCase {
         }
     }
 
+    /// The GEMM engine: an unknown `EMD_GEMM` is refused with the choices; a run records the
+    /// engine it used beside the BLAS kernel in ranks.json.
+    func testGEMMEngineComesFromTheEnvironmentAndIsRecorded() throws {
+        let dir = try MPIRun.tempDir("gemm-engine")
+        let args = ["distill", "--teacher", "mixture", "--steps", "2", "--init-steps", "10", "--batch", "16", "--eval-samples", "0"]
+        try assertRefused(args + ["--out", dir.appendingPathComponent("x").path], ["EMD_GEMM=cuda", "openblas", "onednn"],
+                          env: ["EMD_GEMM": "cuda"])
+        for engine in ["openblas", "onednn"] {
+            let out = dir.appendingPathComponent(engine)
+            let r = try emd(args + ["--out", out.path], env: ["EMD_GEMM": engine])
+            XCTAssertEqual(r.status, 0, r.output)
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("ranks.json"))) as? [String: Any]
+            XCTAssertEqual(report?["gemm_engine"] as? String, engine)
+        }
+    }
+
     /// The convolution backend: an unknown `EMD_CONV` is refused with the choices; `emd bench
     /// --conv` times one layer with each backend (oneDNN naming its kernel), whatever the default.
     func testConvolutionBackendAndItsBenchmark() throws {

@@ -28,4 +28,10 @@ int emd_conv_backward(emd_conv *conv, const float *x, const float *w, const floa
 /// oneDNN's name for the forward kernel it chose (e.g. "jit:avx512_core").
 const char *emd_conv_implementation(const emd_conv *conv);
 
+/// C = alpha op(A) op(B) + beta C, all row-major (oneDNN's dnnl_sgemm; trans 'N' or 'T', leading
+/// dimensions as for row-major cblas_sgemm) on `threads` threads. 0 on success, else oneDNN's
+/// status.
+int emd_sgemm(char transa, char transb, long m, long n, long k, float alpha, const float *a, long lda, const float *b,
+              long ldb, float beta, float *c, long ldc, int threads);
+
 #endif
