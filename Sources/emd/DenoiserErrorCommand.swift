@@ -36,9 +36,9 @@ struct DenoiserErrorCommand: ParsableCommand {
         guard !levels.isEmpty, levels.allSatisfy({ $0 != nil && $0!.isFinite && $0! > 0 && $0! <= 1e4 }) else {
             throw ValidationError("--sigmas: positive numbers up to 1e4, comma-separated (got '\(sigmas)')")
         }
-        guard (1...100_000).contains(count) else { throw ValidationError("--count must be in 1...100000, got \(count)") }
-        guard seed >= 0 else { throw ValidationError("--seed must be >= 0") }
-        guard guidance.isFinite, abs(guidance) <= 100 else { throw ValidationError("--guidance must be finite, |w| <= 100") }
+        try InputLimits.require(count, "--count", in: 1...100_000)
+        try InputLimits.require(seed, "--seed", in: InputLimits.seeds)
+        try InputLimits.requireGuidance(guidance)
         let comm = startRun(blasThreads: nil)
         StopSignals.installInterrupt()
         try runCommand(comm) {

@@ -31,7 +31,7 @@ struct Eval: ParsableCommand {
         // The same bounds as `sample` (checked even with --samples, where they are unused, so a
         // bad value is never silently ignored).
         try validateSamplingFlags(count: count, steps: steps, seed: seed)
-        guard guidance.isFinite, abs(guidance) <= 100 else { throw ValidationError("--guidance must be finite, |w| <= 100") }
+        try InputLimits.requireGuidance(guidance)
         let comm = startRun(blasThreads: nil)
         StopSignals.installInterrupt()
         try runCommand(comm) {

@@ -29,6 +29,11 @@ enum InputLimits {
     /// Seeds: any non-negative `Int` (they become `UInt64` keys; a negative one would trap).
     static let seeds: ClosedRange<Int> = 0...Int.max
 
+    /// A classifier-free guidance scale (`--guidance`): finite, |w| <= 100.
+    static func requireGuidance(_ w: Float) throws {
+        guard w.isFinite, abs(w) <= 100 else { throw ValidationError("--guidance must be finite, |w| <= 100") }
+    }
+
     /// Returns `value` if it lies in `range`, else throws a `ValidationError` naming `flag`, the
     /// value and the range, e.g. "--count -5 is out of range: it must be in 1...2147483647".
     @discardableResult

@@ -31,7 +31,7 @@ struct Sample: ParsableCommand {
         // overflow checks): see InputLimits.
         try validateSamplingFlags(count: count, steps: steps, seed: seed)
         guard let s = Sampler(rawValue: sampler) else { throw ValidationError("--sampler must be heun or euler") }
-        guard guidance.isFinite, abs(guidance) <= 100 else { throw ValidationError("--guidance must be finite, |w| <= 100") }
+        try InputLimits.requireGuidance(guidance)
         guard out.hasSuffix(".npy") || out.hasSuffix(".safetensors") else {
             throw ValidationError("--out must end in .npy or .safetensors")
         }
