@@ -18,8 +18,11 @@ struct DenoiserErrorCommand: ParsableCommand {
             queries), rel_error = error / signal, ess (the median effective number of reference
             samples the exact answer averages; near 1 it memorises one sample and stops standing
             for the population), and z, the level's place in the teacher's training law,
-            (ln sigma - P_mean) / P_std. A class-conditional teacher is measured both without
-            class and with each query's own class (the reference restricted to that class).
+            (ln sigma - P_mean) / P_std; within = error / (the exact answers' variance around
+            their class's mean answer: the part that tells one class's samples apart). A
+            class-conditional teacher is measured both without class and with each query's own
+            class (the reference restricted to that class), with classifier-free guidance
+            --guidance on both sides. A ratio with a zero denominator is written as null.
             """)
 
     @Option(help: "Teacher checkpoint.") var checkpoint: String
@@ -79,10 +82,13 @@ struct DenoiserErrorCommand: ParsableCommand {
                     print(String(format: "| %g | %.4g | %.2f | %.1f | %.4g | %.4g | %.4g | %.4g | %.3f | %.3f |", r.sigma / teacher.edm.sigmaData,
                                  r.sigma, z, r.medianEffectiveCount, r.referenceToClean, r.denoiserToClean, r.error, r.signal,
                                  r.relativeError, r.withinClassRelativeError))
+                    // JSON has no infinity: a ratio over a zero variance (one query) is null.
+                    func number(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
                     out.append(["conditioning": mode.name, "sigma": Double(r.sigma), "sigma_over_data": Double(r.sigma / teacher.edm.sigmaData),
                                 "z": Double(z), "ess": Double(r.medianEffectiveCount), "mse_ref": r.referenceToClean,
-                                "mse_net": r.denoiserToClean, "error": r.error, "signal": r.signal, "rel_error": r.relativeError,
-                                "within_class_signal": r.withinClassSignal, "within_class_rel_error": r.withinClassRelativeError])
+                                "mse_net": r.denoiserToClean, "error": r.error, "signal": r.signal, "rel_error": number(r.relativeError),
+                                "within_class_signal": r.withinClassSignal,
+                                "within_class_rel_error": number(r.withinClassRelativeError)])
                 }
             }
             if let json { try writeJSON(["checkpoint": checkpoint, "reference": reference, "queries": queries, "count": count,

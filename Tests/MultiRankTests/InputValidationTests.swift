@@ -280,6 +280,11 @@ final class InputValidationTests: XCTestCase {
         }
         // More noise: the exact answer averages over more of the samples.
         XCTAssertGreaterThan(rows[2]["ess"] as! Double, rows[0]["ess"] as! Double)
+        // One query: its answers have no variance, and the ratios are written as null.
+        let one = try emd(common + ["--count", "1", "--sigmas", "1", "--json", json])
+        XCTAssertEqual(one.status, 0, one.output)
+        let single = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as! [String: Any]
+        XCTAssertTrue((single["rows"] as! [[String: Any]])[0]["rel_error"] is NSNull)
         try assertRefused(common + ["--sigmas", "1,-2"], ["--sigmas"])
         try assertRefused(common + ["--count", "500"], ["--count 500", "120 samples"])
         try assertRefused(common + ["--count", "40", "--guidance", "2"], ["--guidance needs a class-conditional teacher"])
