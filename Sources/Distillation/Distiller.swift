@@ -120,7 +120,7 @@ public final class Distiller: Trainable {
         generator = Generator(network: network, edm: edm, parameters: generatorParameters, sigmaInit: noise.initial, capacity: n)
         student = NetworkDenoiser(network: network, edm: edm, parameters: studentParameters, maxBatch: n)
         if network.classes > 0 {
-            guard let guided = teacher as? GuidedDenoiser, guided.base.network.classes == network.classes else {
+            guard let guided = teacher as? GuidedDenoiser<NetworkDenoiser>, guided.base.network.classes == network.classes else {
                 throw ConfigError("a class-conditional generator (\(network.classes) classes) needs a guided teacher with the same classes")
             }
         }

@@ -89,33 +89,8 @@ public final class EmpiricalDenoiser: ExactDenoiser {
     }
 }
 
-/// Classifier-free guidance of an exact class-conditional denoiser, as `GuidedDenoiser` forms it
-/// for a network: D = (1 - w) D(x; sigma, no class) + w D(x; sigma, class). `effectiveCount`
-/// is the conditional branch's.
-public final class GuidedExactDenoiser: ExactDenoiser {
-    public let base: EmpiricalDenoiser
-    public let guidance: Float
-    var unconditional: [Float] = []
-
-    public init(_ base: EmpiricalDenoiser, guidance: Float) {
-        self.base = base
-        self.guidance = guidance
-    }
-
-    public var dimension: Int { base.dimension }
+/// Guidance over the exact denoiser: the effective counts are those of its last call, the
+/// conditional branch's.
+extension GuidedDenoiser: ExactDenoiser where Base == EmpiricalDenoiser {
     public var effectiveCount: [Float] { base.effectiveCount }
-
-    public func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int) {
-        base.denoise(x, sigma: sigma, labels: nil, out: out, batch: batch)
-    }
-
-    public func denoise(_ x: UnsafePointer<Float>, sigma: UnsafePointer<Float>, labels: UnsafePointer<Int32>?,
-                        out: UnsafeMutablePointer<Float>, batch: Int) {
-        guard let labels, guidance != 1 else { return base.denoise(x, sigma: sigma, labels: labels, out: out, batch: batch) }
-        let n = batch * dimension, w = guidance
-        if unconditional.count < n { unconditional = [Float](repeating: 0, count: n) }
-        unconditional.withUnsafeMutableBufferPointer { base.denoise(x, sigma: sigma, labels: nil, out: $0.baseAddress!, batch: batch) }
-        base.denoise(x, sigma: sigma, labels: labels, out: out, batch: batch)
-        for i in 0..<n { out[i] = (1 - w) * unconditional[i] + w * out[i] }
-    }
 }

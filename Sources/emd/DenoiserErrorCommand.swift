@@ -62,7 +62,7 @@ struct DenoiserErrorCommand: ParsableCommand {
             var modes: [(name: String, conditional: Bool, network: Denoiser, exact: ExactDenoiser)] = [("no class", false, net, exact)]
             if teacher.network.classes > 0, queryLabels != nil, ref.labels != nil {
                 let name = guidance == 1 ? "own class" : String(format: "own class, guidance w = %g", guidance)
-                modes.append((name, true, GuidedDenoiser(net, guidance: guidance), GuidedExactDenoiser(exact, guidance: guidance)))
+                modes.append((name, true, GuidedDenoiser(net, guidance: guidance), GuidedDenoiser(exact, guidance: guidance)))
             } else if guidance != 1 {
                 throw ValidationError("--guidance needs a class-conditional teacher and labelled --reference and --queries")
             }

@@ -59,15 +59,15 @@ final class EmpiricalDenoiserTests: XCTestCase {
 
     /// Guidance: w = 1 is the conditional denoiser, w = 0 the unconditional one, and other w
     /// extrapolate between them.
-    func testGuidedExactDenoiser() {
+    func testGuidedDenoiser() {
         let n = 30, d = 3, q = 6
         let exact = EmpiricalDenoiser(samples: normals(n * d, seed: 21), count: n, dimension: d, labels: (0..<n).map { $0 % 2 })
         let x = normals(q * d, seed: 22), s = [Float](repeating: 0.8, count: q), ql: [Int32] = [0, 1, 0, 1, 1, 0]
         let cond = denoise(exact, x, sigmas: s, labels: ql), uncond = denoise(exact, x, sigmas: s)
         XCTAssertNotEqual(cond, uncond)
-        XCTAssertEqual(denoise(GuidedExactDenoiser(exact, guidance: 1), x, sigmas: s, labels: ql), cond)
-        XCTAssertEqual(denoise(GuidedExactDenoiser(exact, guidance: 0), x, sigmas: s, labels: ql), uncond)
-        let w: Float = 2.5, guided = denoise(GuidedExactDenoiser(exact, guidance: w), x, sigmas: s, labels: ql)
+        XCTAssertEqual(denoise(GuidedDenoiser(exact, guidance: 1), x, sigmas: s, labels: ql), cond)
+        XCTAssertEqual(denoise(GuidedDenoiser(exact, guidance: 0), x, sigmas: s, labels: ql), uncond)
+        let w: Float = 2.5, guided = denoise(GuidedDenoiser(exact, guidance: w), x, sigmas: s, labels: ql)
         for i in guided.indices { XCTAssertEqual(guided[i], (1 - w) * uncond[i] + w * cond[i], accuracy: 1e-5) }
     }
 
