@@ -7,18 +7,19 @@
 # run: the defaults 700 and 1700 keep the cost ratio of the two steps measured side by side
 # (2.16 s and 0.88 s per step at batch 16 and guidance 2, one core each, the default
 # convolution backend: about 25 minutes each; docs/results.md). GUIDANCE (w of the
-# teacher's score, default 2), BATCH (16), LR (generator and student, 2e-4), SEED (0),
+# teacher's score, default 2), BATCH (16), LR (generator and student, 2e-4), STUDENT_LR (the
+# student's alone, default LR), SEED (0),
 # COUNT (evaluation samples, 1000), OUT (runs/fashion-unet-distill). Rerunning it resumes
 # interrupted runs from their newest checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 teacher="${1:?usage: launch/distill-fashion-unet.sh TEACHER [EMD_STEPS] [BASELINE_STEPS]}"
 emd_steps="${2:-700}"; baseline_steps="${3:-1700}"
-guidance="${GUIDANCE:-2}"; batch="${BATCH:-16}"; lr="${LR:-2e-4}"; seed="${SEED:-0}"
+guidance="${GUIDANCE:-2}"; batch="${BATCH:-16}"; lr="${LR:-2e-4}"; student_lr="${STUDENT_LR:-$lr}"; seed="${SEED:-0}"
 count="${COUNT:-1000}"; out="${OUT:-runs/fashion-unet-distill}"
 emd=.build/release/emd
 mkdir -p "$out"
-common=(--teacher "$teacher" --guidance "$guidance" --batch "$batch" --generator-lr "$lr" --student-lr "$lr"
+common=(--teacher "$teacher" --guidance "$guidance" --batch "$batch" --generator-lr "$lr" --student-lr "$student_lr"
         --seed "$seed" --log-every 10 --checkpoint-every 50 --eval-samples 0)
 run() {  # name flags...
   local name=$1; shift
