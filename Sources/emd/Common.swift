@@ -77,6 +77,14 @@ struct CommandEnvironment {
     /// Whether an MPI launcher started this process (`launchedByMPI`).
     let underMPILauncher: Bool
 
+    /// The value of the choice variable `name` (nil when unset), or an error naming the choices.
+    static func choice<T: RawRepresentable & CaseIterable>(_ name: String, in env: [String: String]) -> Result<T?, ValidationError>
+    where T.RawValue == String {
+        guard let raw = env[name] else { return .success(nil) }
+        return T(rawValue: raw).map { .success($0) }
+            ?? .failure(ValidationError("\(name)=\(raw): expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))"))
+    }
+
     init(_ env: [String: String] = ProcessInfo.processInfo.environment) {
         underMPILauncher = launchedByMPI(env)
         faults = FaultPlan(environment: env)
@@ -88,18 +96,8 @@ struct CommandEnvironment {
         default: progressStyle = isatty(1) != 0 && env["OMPI_COMM_WORLD_SIZE"] == nil ? .tty : .lines
         }
         blasThreads = env["EMD_BLAS_THREADS"].flatMap { Int($0) }.map { min(max($0, 1), 1024) } ?? 1
-        if let raw = env["EMD_CONV"] {
-            convBackend = ConvBackend(rawValue: raw).map { .success($0) }
-                ?? .failure(ValidationError("EMD_CONV=\(raw): expected one of \(ConvBackend.allCases.map(\.rawValue).joined(separator: ", "))"))
-        } else {
-            convBackend = .success(nil)
-        }
-        if let raw = env["EMD_GEMM"] {
-            gemmEngine = GEMMEngine(rawValue: raw).map { .success($0) }
-                ?? .failure(ValidationError("EMD_GEMM=\(raw): expected one of \(GEMMEngine.allCases.map(\.rawValue).joined(separator: ", "))"))
-        } else {
-            gemmEngine = .success(nil)
-        }
+        convBackend = Self.choice("EMD_CONV", in: env)
+        gemmEngine = Self.choice("EMD_GEMM", in: env)
         if let dir = env["EMD_FASHION_MNIST_DIR"] { ArrayDataset.fashionMNISTDirectory = dir }
         if let mb = env["EMD_MEMORY_LIMIT_MB"].flatMap({ Int($0) }), mb > 0, mb < Int.max >> 20 {
             ResourceLimits.memoryLimitOverride = mb << 20
@@ -138,19 +136,19 @@ private func prepareProcess(_ threads: Int?) -> CommandEnvironment {
     Preemption.install()
     let env = CommandEnvironment()
     BLAS.setThreads(min(max(threads ?? env.blasThreads, 1), 1024))
-    switch env.convBackend {
-    case .success(let backend): if let backend { ConvBackend.current = backend }
-    case .failure(let error):
-        FileHandle.standardError.write(Data("emd: \(error.message)\n".utf8))
-        exit(2)
-    }
-    switch env.gemmEngine {
-    case .success(let engine): if let engine { BLAS.engine = engine }
-    case .failure(let error):
-        FileHandle.standardError.write(Data("emd: \(error.message)\n".utf8))
-        exit(2)
-    }
+    if let backend = chosenOrExit(env.convBackend) { ConvBackend.current = backend }
+    if let engine = chosenOrExit(env.gemmEngine) { BLAS.engine = engine }
     return env
+}
+
+/// The chosen value (nil: unset), or the process ends with status 2 and the error's message.
+private func chosenOrExit<T>(_ choice: Result<T?, ValidationError>) -> T? {
+    switch choice {
+    case .success(let value): return value
+    case .failure(let error):
+        FileHandle.standardError.write(Data("emd: \(error.message)\n".utf8))
+        exit(2)
+    }
 }
 
 /// Run `body` on every rank; on an error every rank reports it (rank-tagged on stderr) and the
