@@ -8,7 +8,8 @@
 # (2.16 s and 0.88 s per step at batch 16 and guidance 2, one core each, the default
 # convolution backend: about 25 minutes each; docs/results.md). GUIDANCE (w of the
 # teacher's score, default 2), BATCH (16), LR (generator and student, 2e-4), STUDENT_LR (the
-# student's alone, default LR), SEED (0),
+# student's alone, default LR), LR_DECAY (1: anneal the generator's lr to 0 along a cosine over
+# each run's steps; default 0, constant), SEED (0),
 # COUNT (evaluation samples, 1000), OUT (runs/fashion-unet-distill). Rerunning it resumes
 # interrupted runs from their newest checkpoint.
 set -euo pipefail
@@ -16,6 +17,8 @@ cd "$(dirname "$0")/.."
 teacher="${1:?usage: launch/distill-fashion-unet.sh TEACHER [EMD_STEPS] [BASELINE_STEPS]}"
 emd_steps="${2:-700}"; baseline_steps="${3:-1700}"
 guidance="${GUIDANCE:-2}"; batch="${BATCH:-16}"; lr="${LR:-2e-4}"; student_lr="${STUDENT_LR:-$lr}"; seed="${SEED:-0}"
+lr_decay="${LR_DECAY:-0}"
+case "$lr_decay" in 0|1) ;; *) echo "LR_DECAY must be 0 or 1, got $lr_decay" >&2; exit 2 ;; esac
 count="${COUNT:-1000}"; out="${OUT:-runs/fashion-unet-distill}"
 emd=.build/release/emd
 mkdir -p "$out"
@@ -26,8 +29,9 @@ run() {  # name flags...
   local resume=(--overwrite); compgen -G "$out/$name/ckpt-*.safetensors" >/dev/null && resume=(--resume)
   "$emd" distill "${common[@]}" "$@" "${resume[@]}" --out "$out/$name" >> "$out/$name.log" 2>&1
 }
-run emd --steps "$emd_steps" --langevin-steps 8 & a=$!
-run baseline --steps "$baseline_steps" --method baseline & b=$!
+decay() { [ "$lr_decay" = 1 ] && echo --generator-lr-decay-steps "$1"; true; }  # steps
+run emd --steps "$emd_steps" --langevin-steps 8 $(decay "$emd_steps") & a=$!
+run baseline --steps "$baseline_steps" --method baseline $(decay "$baseline_steps") & b=$!
 wait "$a"; wait "$b"
 [ -f runs/classifier.safetensors ] || "$emd" train-classifier --out runs/classifier.safetensors --steps 3750 --batch 64
 printf "| generator | steps | training s | FD | precision | recall | class_tv | conditional accuracy |\n"

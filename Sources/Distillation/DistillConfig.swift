@@ -119,6 +119,11 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public var weighting = MStepWeighting.one
 
     public var generatorLR: Float = 1e-3
+    /// Cosine annealing of the generator's learning rate over this many updates: update t
+    /// (from 0) uses generatorLR (1 + cos(pi t / N)) / 2, falling to 0 at N, where the run must
+    /// end (0: a constant learning rate). The student's stays constant: it keeps tracking the
+    /// generator as the generator settles.
+    public var generatorLRDecaySteps = 0
     public var generatorBeta1: Float = 0
     public var generatorBeta2: Float = 0.99
     /// EMA decay of the generator once ramped up (half-life ln 0.5 / ln emaDecay updates).
@@ -178,6 +183,14 @@ public struct DistillConfig: Codable, Sendable, Equatable {
     public static let resumableKeys: Set<String> = ["steps", "timeLimit", "logEvery", "checkpointEvery", "keepCheckpoints",
                                                    "optimizerSharding", "bucketFloats"]
 
+    /// The generator's learning rate at update `t` (from 0): `generatorLR`, or its cosine
+    /// annealing over `generatorLRDecaySteps`.
+    public func generatorLR(atUpdate t: Int) -> Float {
+        guard generatorLRDecaySteps > 0 else { return generatorLR }
+        let f = Double(min(max(t, 0), generatorLRDecaySteps)) / Double(generatorLRDecaySteps)
+        return Float(Double(generatorLR) * 0.5 * (1 + cos(Double.pi * f)))
+    }
+
     /// The EMA decay applied at generator update `t` (1 for the first update): `emaDecay`, or
     /// less while `emaRampup * t` is shorter than its half-life.
     public func emaDecay(atUpdate t: Int) -> Float {
@@ -210,6 +223,11 @@ public struct DistillConfig: Codable, Sendable, Equatable {
         }
         try ResourceLimits.check("generatorLR", generatorLR, in: Float.leastNormalMagnitude...1)
         try ResourceLimits.check("studentLR", studentLR, in: Float.leastNormalMagnitude...1)
+        try ResourceLimits.check("generatorLRDecaySteps", generatorLRDecaySteps, in: 0...1_000_000_000)
+        guard generatorLRDecaySteps == 0 || steps <= generatorLRDecaySteps else {
+            throw ConfigError("steps (\(steps)) runs past generatorLRDecaySteps (\(generatorLRDecaySteps)), where the generator's "
+                              + "learning rate has reached 0: set the decay to the run's length")
+        }
         for (name, beta) in [("generatorBeta1", generatorBeta1), ("studentBeta1", studentBeta1)] {
             try ResourceLimits.check(name, beta, in: 0...0.9999)
         }

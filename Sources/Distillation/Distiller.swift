@@ -211,6 +211,7 @@ public final class Distiller: Trainable {
         var result = GeneratorUpdate(loss: agreed.lossSum, guarded: Int(sums[0]), stop: agreed.stopRequested, norm: 0,
                                      zSquare: sums[1], aSquare: sums[2], stepSquare: sums[3])
         try agreed.throwIfNonFinite(step: step)
+        generatorOptimizer.adam.learningRate = config.generatorLR(atUpdate: step)
         result.norm = try optimize(generatorOptimizer, generatorParameters, wantNorm: true)
         // Every rank holds the same parameters, so each reaches the same verdict alone.
         guard allFinite(generatorParameters.values, count: generatorParameters.count) else {

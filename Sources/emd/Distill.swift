@@ -40,6 +40,8 @@ struct Distill: ParsableCommand {
     @Option(help: "Noise levels of the student's score matching: logNormal (EDM's, the default) or distillationRange (log-uniform on [--sigma-lo, --sigma-hi]).")
     var studentNoise: StudentNoise?
     @Option(help: "Generator learning rate.") var generatorLr: Float?
+    @Option(help: "Anneal the generator's learning rate to 0 along a cosine over this many updates (0: constant, the default); --steps may not exceed it.")
+    var generatorLrDecaySteps: Int?
     @Option(help: "Student learning rate.") var studentLr: Float?
     @Option(help: "Gradient-norm clip (0: off).") var gradClip: Float?
     @Option(help: "Generator EMA decay once ramped up.") var emaDecay: Float?
@@ -62,7 +64,8 @@ struct Distill: ParsableCommand {
         .init(\.langevinSteps, \.langevinSteps), .init(\.gammaEps, \.gammaEps), .init(\.gammaZ, \.gammaZ), .init(\.zStepMax, \.zStepMax),
         .init(\.noNoiseCancellation, \.noiseCancellation, to: false), .init(\.normalizeTarget, \.normalizeTarget, to: true),
         .init(\.noiseUnits, \.noiseUnits), .init(\.sigmaLo, \.sigmaLo), .init(\.sigmaHi, \.sigmaHi), .init(\.sigmaInit, \.sigmaInit),
-        .init(\.studentSteps, \.studentSteps), .init(\.studentNoise, \.studentNoise), .init(\.generatorLr, \.generatorLR), .init(\.studentLr, \.studentLR),
+        .init(\.studentSteps, \.studentSteps), .init(\.studentNoise, \.studentNoise), .init(\.generatorLr, \.generatorLR),
+        .init(\.generatorLrDecaySteps, \.generatorLRDecaySteps), .init(\.studentLr, \.studentLR),
         .init(\.gradClip, \.gradClip), .init(\.emaDecay, \.emaDecay), .init(\.emaRampup, \.emaRampup),
         .init(\.allreduce, \.allreduce), .init(\.optimizerSharding, \.optimizerSharding, to: true), .init(\.guidance, \.guidance), .init(\.bucketFloats, \.bucketFloats),
         .init(\.shared.seed, \.seed), .init(\.timeLimit, \.timeLimit),
@@ -104,10 +107,12 @@ struct Distill: ParsableCommand {
             if mode == .resume { try loop.resume(d) }
             let c = config
             let n = d.noise
-            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z min(%.4g sigma^2, %.4g), student sigma' %@; %d rank(s), global batch %d",
+            progress.log(String(format: "distill: method %@, K %d, gamma_eps %g, noise cancellation %@, sigma_data %.4g: sigma [%.4g, %.4g], sigma_init %.4g, h_z min(%.4g sigma^2, %.4g), student sigma' %@; %d rank(s), global batch %d; lr %g (generator%@), %g (student)",
                                 c.method.rawValue, c.effectiveK, c.gammaEps, c.effectiveNoiseCancellation ? "on" : "off", d.edm.sigmaData,
                                 n.lo, n.hi, n.initial, n.zStep, n.zStepMax,
-                                c.studentNoise == .logNormal ? "log-normal" : "log-uniform on the range", collectives.size, c.batch))
+                                c.studentNoise == .logNormal ? "log-normal" : "log-uniform on the range", collectives.size, c.batch,
+                                c.generatorLR, c.generatorLRDecaySteps > 0 ? ", cosine to 0 over \(c.generatorLRDecaySteps) updates" : "",
+                                c.studentLR))
             let final = try loop.run(d, finalName: "generator.safetensors")
             if let summary = DistillationRun.timeSummary(d) { progress.log(summary) }
             try reportChecksums(collectives, [("generator", d.generatorParameters.checksum()),

@@ -133,21 +133,24 @@ final class TrainingRankTests: XCTestCase {
         assertClose(finals[0], finals[2], relative: 1e-4, "generator, 1 vs 3 ranks")
     }
 
-    /// The student trained on the distillation range, and a range wide enough for the z-step
+    /// The student trained on the distillation range, a range wide enough for the z-step
     /// cap to bind (h_z = 0.005 (sigma/sigma_data)^2 reaches 0.32 at 8 sigma_data, capped at
-    /// 0.05): 1 and 2 ranks still agree, every rank identical.
-    func testDistillationRankCountInvarianceWithStudentOnTheRangeAndCappedZStep() throws {
+    /// 0.05), and the generator's learning rate annealed over the run: 1 and 2 ranks still
+    /// agree, every rank identical.
+    func testDistillationRankCountInvarianceWithStudentOnTheRangeCappedZStepAndAnnealedLR() throws {
         let teacher = try Self.sharedTeacher()
         let initPath = teacher.appendingPathComponent("teacher.safetensors").path
         let args = ["distill", "--teacher", "mixture", "--init", initPath, "--steps", "12", "--batch", "48",
                     "--langevin-steps", "4", "--student-steps", "2", "--log-every", "4", "--eval-samples", "0",
-                    "--sigma-hi", "8", "--z-step-max", "0.05", "--student-noise", "distillationRange"]
+                    "--sigma-hi", "8", "--z-step-max", "0.05", "--student-noise", "distillationRange",
+                    "--generator-lr-decay-steps", "12"]
         var finals: [[Float]] = []
         for ranks in [1, 2] {
             let out = try MPIRun.tempDir("dr\(ranks)")
             let r = try emd(ranks: ranks, args + ["--out", out.path])
             XCTAssertEqual(r.status, 0, r.output)
             XCTAssertTrue(r.output.contains("0.05), student sigma' log-uniform on the range"), r.output)
+            XCTAssertTrue(r.output.contains("cosine to 0 over 12 updates"), r.output)
             try ranksIdentical(out)
             finals.append(try tensors(out.appendingPathComponent("generator.safetensors").path, group: "generator"))
         }
