@@ -16,6 +16,18 @@ final class DistillationTests: XCTestCase {
         return (config, EDMConfig(sigmaData: 1.3), p)
     }
 
+    /// A one-rank distiller of `config` on the exact ring teacher, made tiny (the small network
+    /// with hidden 16, batch 32, K = 2, one student update), from the small network's weights.
+    func tinyDistiller(_ config: DistillConfig) throws -> Distiller {
+        let (net, edm, p) = smallSetup(hidden: 16)
+        var c = config
+        c.batch = 32
+        c.langevinSteps = 2
+        c.studentSteps = 1
+        return try Distiller(config: c, collectives: LocalCollectives.single, teacher: ExactMixtureDenoiser(.ring()),
+                             networkConfig: net, edm: edm, initial: p)
+    }
+
     /// With the student equal to the teacher the drift is zero, and the E-step is the
     /// discretised Ornstein-Uhlenbeck chain v' = (1 - g) v + sqrt(2 g) xi in both eps and z.
     /// Its variance after K steps from N(0, 1) is s + (1 - s)(1 - g)^(2K), s = 1 / (1 - g/2),
@@ -145,14 +157,11 @@ final class DistillationTests: XCTestCase {
         XCTAssertEqual(c.emaDecay(atUpdate: 14000), 0.999)
         XCTAssertLessThan(c.emaDecay(atUpdate: 13000), 0.999)
 
-        let (net, edm, p) = smallSetup(hidden: 16)
-        c.batch = 32
-        c.langevinSteps = 2
-        c.studentSteps = 1
+        let (_, _, p) = smallSetup(hidden: 16)
         func emaLag(rampup: Float) throws -> Double {
             var cc = c
             cc.emaRampup = rampup
-            let d = try Distiller(config: cc, collectives: .single, teacher: ExactMixtureDenoiser(.ring()), networkConfig: net, edm: edm, initial: p)
+            let d = try tinyDistiller(cc)
             for _ in 0..<40 { _ = try d.trainStep() }
             let live = d.generatorParameters.values, ema = d.generatorEMA.values.data
             var lag = 0.0, moved = 0.0
@@ -187,16 +196,11 @@ final class DistillationTests: XCTestCase {
         c.steps = 101
         XCTAssertThrowsError(try c.validate())
 
-        let (net, edm, p) = smallSetup(hidden: 16)
-        c.batch = 32
-        c.langevinSteps = 2
-        c.studentSteps = 1
         c.steps = 12
         func make(decay: Int) throws -> Distiller {
             var cc = c
             cc.generatorLRDecaySteps = decay
-            return try Distiller(config: cc, collectives: LocalCollectives.single, teacher: ExactMixtureDenoiser(.ring()),
-                                 networkConfig: net, edm: edm, initial: p)
+            return try tinyDistiller(cc)
         }
         /// The norm of the last of `n` updates.
         func lastMove(_ d: Distiller, _ n: Int) throws -> Double {
