@@ -32,6 +32,8 @@ struct BenchMixtures: ParsableCommand {
     @Option(help: "Runs at once (each one process, one BLAS thread).") var jobs = 2
     @Flag(help: "CI mode: one seed, 150 baseline steps, 300 initial steps, 2000 samples.") var quick = false
     @Flag(help: "A longer, more thorough pass: 5 seeds, 4x the steps.") var thorough = false
+    @Flag(help: "Anneal each run's generator learning rate to 0 over its own steps (--generator-lr-decay-steps set to them).")
+    var lrDecay = false
     @Option(parsing: .remaining, help: "Flags passed to every distillation (after --).") var extra: [String] = []
 
     func run() throws {
@@ -81,7 +83,8 @@ struct BenchMixtures: ParsableCommand {
                     runner.submit(["distill", "--mixture", spec, "--init", "\(dir)/init-s\(seed)/teacher.safetensors",
                                    "--seed", "\(seed)", "--steps", "\(steps)", "--method", k == 1 ? "baseline" : "emd",
                                    "--langevin-steps", "\(k)", "--log-every", "\(max(1, steps / 10))", "--checkpoint-every", "\(steps)",
-                                   "--eval-samples", "\(samples)", "--overwrite", "--out", run] + extra, log: run + ".log")
+                                   "--eval-samples", "\(samples)", "--overwrite", "--out", run]
+                                   + (lrDecay ? ["--generator-lr-decay-steps", "\(steps)"] : []) + extra, log: run + ".log")
                 }
             }
             try runner.waitAll()
@@ -102,6 +105,7 @@ struct BenchMixtures: ParsableCommand {
             }
         }
         let report: [String: Any] = ["baseline_steps": baseSteps, "budget_seconds": budgets, "seeds": seedList, "ks": kList, "init_steps": fitSteps,
+                                     "lr_decay": lrDecay,
                                      "eval_samples": samples, "blas_core": BLAS.coreName, "rows": rows,
                                      "date": ISO8601DateFormatter().string(from: Date())]
         try writeJSON(report, to: out + "/results.json")
