@@ -135,6 +135,36 @@ final class BenchMixturesTests: XCTestCase {
         }
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as? [String: Any]
         XCTAssertEqual((json?["rows"] as? [Any])?.count, 3, "teacher + 2 K for one mixture and one seed")
+        XCTAssertEqual(json?["lr_decay"] as? Bool, false)
+        try assertRunLogs(json, contain: nil)
+    }
+
+    /// With --lr-decay every run anneals its generator's rate over its own step count, which
+    /// differs between K (equal wall time), and the results record it.
+    func testQuickSuiteWithLearningRateDecayAnnealsEachRunOverItsSteps() throws {
+        let out = try MPIRun.tempDir("bench-mixtures-decay")
+        let r = try MPIRun.runSingle("emd", ["bench-mixtures", "--quick", "--mixtures", "ring", "--ks", "1,4", "--lr-decay",
+                                             "--out", out.path], timeout: 300)
+        XCTAssertEqual(r.status, 0, r.output)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("results.json"))) as? [String: Any]
+        XCTAssertEqual(json?["lr_decay"] as? Bool, true)
+        try assertRunLogs(json, contain: "cosine to 0 over %d updates")
+    }
+
+    /// Each distillation row's run log states its generator rate: annealed over the row's own
+    /// steps (`contain`, formatted with them) or, for nil, constant.
+    func assertRunLogs(_ json: [String: Any]?, contain format: String?) throws {
+        let runs = (json?["rows"] as? [[String: Any]] ?? []).filter { $0["run"] != nil }
+        XCTAssertEqual(runs.count, 2)
+        for row in runs {
+            let log = try String(contentsOfFile: (row["run"] as! String) + ".log", encoding: .utf8)
+            if let format {
+                let steps = row["steps"] as! Int
+                XCTAssertTrue(log.contains(String(format: format, steps)), "\(steps) steps:\n\(log)")
+            } else {
+                XCTAssertFalse(log.contains("cosine"), log)
+            }
+        }
     }
 }
 
