@@ -9,7 +9,9 @@
 # convolution backend: about 25 minutes each; docs/results.md). GUIDANCE (w of the
 # teacher's score, default 2), BATCH (16), LR (generator and student, 2e-4), STUDENT_LR (the
 # student's alone, default LR), LR_DECAY (1: anneal the generator's lr to 0 along a cosine over
-# each run's steps; default 0, constant), SEED (0),
+# each run's steps; default 0, constant), SIGMA_HI (top of the distillation noise range in
+# units of sigma_data; default emd's, 1.5), STUDENT_NOISE (logNormal, emd's default, or
+# distillationRange), SEED (0),
 # COUNT (evaluation samples, 1000), OUT (runs/fashion-unet-distill). Rerunning it resumes
 # interrupted runs from their newest checkpoint.
 set -euo pipefail
@@ -17,13 +19,15 @@ cd "$(dirname "$0")/.."
 teacher="${1:?usage: launch/distill-fashion-unet.sh TEACHER [EMD_STEPS] [BASELINE_STEPS]}"
 emd_steps="${2:-700}"; baseline_steps="${3:-1700}"
 guidance="${GUIDANCE:-2}"; batch="${BATCH:-16}"; lr="${LR:-2e-4}"; student_lr="${STUDENT_LR:-$lr}"; seed="${SEED:-0}"
-lr_decay="${LR_DECAY:-0}"
+lr_decay="${LR_DECAY:-0}"; sigma_hi="${SIGMA_HI:-}"; student_noise="${STUDENT_NOISE:-}"
 case "$lr_decay" in 0|1) ;; *) echo "LR_DECAY must be 0 or 1, got $lr_decay" >&2; exit 2 ;; esac
 count="${COUNT:-1000}"; out="${OUT:-runs/fashion-unet-distill}"
 emd=.build/release/emd
 mkdir -p "$out"
 common=(--teacher "$teacher" --guidance "$guidance" --batch "$batch" --generator-lr "$lr" --student-lr "$student_lr"
         --seed "$seed" --log-every 10 --checkpoint-every 50 --eval-samples 0)
+[ -n "$sigma_hi" ] && common+=(--sigma-hi "$sigma_hi")
+[ -n "$student_noise" ] && common+=(--student-noise "$student_noise")
 run() {  # name flags...
   local name=$1; shift
   local resume=(--overwrite); compgen -G "$out/$name/ckpt-*.safetensors" >/dev/null && resume=(--resume)
