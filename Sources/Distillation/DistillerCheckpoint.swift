@@ -43,13 +43,20 @@ extension Distiller {
         return c
     }
 
-    /// Continue from a checkpoint of the same run (any rank count): its stored config must
-    /// match this one but for the schedule and logging, and its EDM settings must be the same.
-    public func restore(_ c: Checkpoint) throws {
+    /// Refuse `c` unless it is a distillation checkpoint whose stored config `config` may
+    /// continue (the schedule, logging and `allowedChanges` aside). Needs no distiller, so a
+    /// resume with other settings can be refused before the teacher is loaded or fitted.
+    public static func checkResumable(_ c: Checkpoint, config: DistillConfig, allowedChanges: Set<String>) throws {
         try CheckpointKind.generator.check(c)
         try ConfigCompatibility.check(saved: try c.meta("config"), current: StrictConfig.json(config),
                                       mutable: DistillConfig.resumableKeys.union(allowedChanges), source: c.path,
                                       defaults: StrictConfig.json(DistillConfig()))
+    }
+
+    /// Continue from a checkpoint of the same run (any rank count): its stored config must
+    /// match this one but for the schedule and logging, and its EDM settings must be the same.
+    public func restore(_ c: Checkpoint) throws {
+        try Self.checkResumable(c, config: config, allowedChanges: allowedChanges)
         try ConfigCompatibility.check(saved: try c.meta("edm"), current: StrictConfig.json(edm), mutable: [],
                                       source: c.path + " (teacher's EDM settings)")
         for (group, p) in parameterGroups { try c.load(group: group, layout: network.layout, into: p.values) }

@@ -53,6 +53,18 @@ public final class TrainingLoop {
         if mode == .resume { try resume(trainable) }
     }
 
+    /// Before a costly set-up: rank 0 runs `check` on the checkpoint `resume` would pick (if
+    /// any), and every rank learns the outcome, so a resume that `check` refuses fails on all
+    /// ranks before anything is built.
+    public func precheckResume(_ check: (Checkpoint) throws -> Void) throws {
+        var failure = ""
+        if collectives.isRoot, let (c, _) = directory.newestReadable(log: { _ in }) {
+            do { try check(c) } catch { failure = "\(error)" }
+        }
+        failure = try collectives.broadcast(failure, root: 0)
+        if !failure.isEmpty { throw ConfigError(failure) }
+    }
+
     /// Rank 0 picks the newest readable checkpoint and names it to every rank; each rank reads
     /// it (a node-local --out shows here) and the ranks compare their states before any step.
     public func resume(_ trainable: Trainable) throws {

@@ -101,6 +101,10 @@ struct Distill: ParsableCommand {
                                          logEvery: config.logEvery, clearing: ["init", "generator.safetensors", "eval.json", "scatter.png"],
                                          style: env.progressStyle)
             let progress = loop.progress
+            if mode == .resume {
+                // Refuse other settings before the teacher is loaded (or, for the mixture, fitted).
+                try loop.precheckResume { try Distiller.checkResumable($0, config: config, allowedChanges: opts.allowedChanges) }
+            }
             let d = try DistillationRun.makeDistiller(config, collectives: collectives, initOut: opts.out + "/init", log: progress,
                                                       faults: env.faults, style: env.progressStyle)
             d.allowedChanges = opts.allowedChanges

@@ -66,6 +66,27 @@ final class RunFolderTests: XCTestCase {
         XCTAssertTrue(other.output.contains("mixture."), other.output)
     }
 
+    /// A distillation resumed with a setting that changes the run is refused before its set-up:
+    /// with its initial-network folder gone, the refusal comes without fitting a new one.
+    func testDistillationResumeWithOtherSettingsIsRefusedBeforeSetUp() throws {
+        let out = try MPIRun.tempDir("early")
+        let args = ["distill", "--init-steps", "20", "--steps", "4", "--batch", "16", "--student-steps", "1",
+                    "--eval-samples", "0", "--out", out.path]
+        let first = try MPIRun.runSingle("emd", args + ["--langevin-steps", "2"])
+        XCTAssertEqual(first.status, 0, first.output)
+        let initFolder = out.appendingPathComponent("init").path
+        try FileManager.default.removeItem(atPath: initFolder)
+        let other = try MPIRun.runSingle("emd", args + ["--langevin-steps", "3", "--steps", "6", "--resume"])
+        XCTAssertNotEqual(other.status, 0, other.output)
+        XCTAssertTrue(other.output.contains("langevinSteps was 2, now 3"), other.output)
+        XCTAssertFalse(other.output.contains("fitting the initial network"), other.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: initFolder), "the refused resume fitted a new initial network")
+        // The run's own settings still resume it (refitting the deleted initial network).
+        let same = try MPIRun.runSingle("emd", args + ["--langevin-steps", "2", "--steps", "6", "--resume"])
+        XCTAssertEqual(same.status, 0, same.output)
+        XCTAssertTrue(same.output.contains("at step 4"), same.output)
+    }
+
     /// Two runs on one folder at once: the second is refused, naming the first.
     func testSecondRunOnTheSameFolderIsRefused() throws {
         let out = try MPIRun.tempDir("twice")
