@@ -7,7 +7,7 @@
 # the job, then SIGKILL after the server's kill_delay; `qsig -s USR1 JOBID` asks for a checkpoint
 # at any time. Either signal reaches every rank (directly, and forwarded by this script to
 # mpirun as SIGUSR1): the ranks finish the step, write a checkpoint and exit 75, and this script
-# exits 75 too, whatever mpirun reports (it reads the run's preempted.json marker). A step plus a
+# exits 75 too, whatever mpirun reports (1 here; it reads the run's preempted.json marker). A step plus a
 # checkpoint must fit in kill_delay; where it does not, send USR1 ahead of the walltime.
 #PBS -N emd
 #PBS -l select=2:ncpus=2:mpiprocs=2
