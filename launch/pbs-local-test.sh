@@ -3,7 +3,8 @@
 # file naming this host twice (two mpiprocs slots), PBS_O_WORKDIR, EMD_ARGS, and the job in a
 # session of its own, so that a walltime kill can be imitated by sending SIGTERM to the whole
 # session as the PBS MoM does. Checks:
-#   1. a training job (train-teacher; --resume added on its first start) runs 2 ranks and ends 0;
+#   1. a training job (train-teacher; --resume added on its first start) runs 2 ranks and ends 0
+#      (as root too: the run-as-root variables are unset here);
 #   2. a sampling job (no --resume: `sample` rejects it) ends 0 and writes its file;
 #   3. a distillation killed with SIGTERM mid-run checkpoints and exits 75;
 #   4. the same job submitted again resumes and finishes.
@@ -14,6 +15,8 @@ out="${1:-/tmp/emd-pbs-test}"
 export EMD_BIN="${EMD_BIN:-$(pwd)/.build/release/emd}"
 [ -x "$EMD_BIN" ] || { echo "pbs-local-test: $EMD_BIN not built; run launch/setup.sh" >&2; exit 1; }
 rm -rf "$out"; mkdir -p "$out"
+# A PBS job starts without OpenMPI's run-as-root permission: the script must give it itself.
+unset OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
 fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 printf "%s\n%s\n" "$(uname -n)" "$(uname -n)" > "$out/nodefile"
