@@ -27,7 +27,7 @@ public final class TrainingLoop {
         let rootPath = try collectives.broadcast(directory.path, root: 0)
         if try collectives.any(rootPath != directory.path) {
             let paths = try collectives.allgather(directory.path)
-            throw ConfigError("the ranks were given different output folders (\(paths.joined(separator: ", "))): every rank must be given the same --out")
+            throw AgreedError("the ranks were given different output folders (\(paths.joined(separator: ", "))): every rank must be given the same --out")
         }
         if collectives.isRoot {
             do {
@@ -44,7 +44,7 @@ public final class TrainingLoop {
             } catch { failure = "\(error)" }
         }
         failure = try collectives.broadcast(failure, root: 0)
-        if !failure.isEmpty { throw ConfigError(failure) }
+        if !failure.isEmpty { throw AgreedError(failure) }
     }
 
     /// `claim` the folder, then resume `trainable` when `mode` is `.resume`.
@@ -62,7 +62,7 @@ public final class TrainingLoop {
             do { try check(c) } catch { failure = "\(error)" }
         }
         failure = try collectives.broadcast(failure, root: 0)
-        if !failure.isEmpty { throw ConfigError(failure) }
+        if !failure.isEmpty { throw AgreedError(failure) }
     }
 
     /// Rank 0 picks the newest readable checkpoint and names it to every rank; each rank reads
@@ -79,12 +79,13 @@ public final class TrainingLoop {
         let failed = try collectives.allgather(problem.isEmpty ? 0 : 1)
         if let bad = failed.firstIndex(of: 1) {
             let why = try collectives.broadcast(problem, root: bad)
-            throw ConfigError("cannot resume from \(chosen) on rank \(bad) of \(collectives.size): \(why)"
-                              + (bad > 0 ? " (every rank must see the same --out; is it on a node-local disk?)" : ""))
+            // A refusal rank 0 met (settings, a corrupt file) is the run's, not a rank's.
+            throw AgreedError(bad == 0 ? "cannot resume from \(chosen): \(why)"
+                              : "cannot resume from \(chosen) on rank \(bad) of \(collectives.size): \(why) (every rank must see the same --out; is it on a node-local disk?)")
         }
         let sums = try collectives.allgather(Int64(bitPattern: trainable.stateChecksum()))
         guard Set(sums).count == 1 else {
-            throw ConfigError("ranks resumed different states from \(chosen) (checksums \(sums.map { String(UInt64(bitPattern: $0), radix: 16) })): every rank must see the same --out")
+            throw AgreedError("ranks resumed different states from \(chosen) (checksums \(sums.map { String(UInt64(bitPattern: $0), radix: 16) })): every rank must see the same --out")
         }
         progress.startStep = trainable.step
         progress.log("resumed from \(chosen) at step \(trainable.step)")
@@ -134,7 +135,7 @@ public final class TrainingLoop {
         var failure = ""
         if collectives.isRoot { do { try body() } catch { failure = "\(error)" } }
         if try collectives.any(!failure.isEmpty) {
-            throw ConfigError(try collectives.broadcast(failure, root: 0))
+            throw AgreedError(try collectives.broadcast(failure, root: 0))
         }
     }
 }

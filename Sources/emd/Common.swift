@@ -152,7 +152,8 @@ private func chosenOrExit<T>(_ choice: Result<T?, ValidationError>) -> T? {
 }
 
 /// Run `body` on every rank; on an error every rank reports it (rank-tagged on stderr) and the
-/// process exits non-zero. A preempted run exits with `Preemption.exitCode` after its checkpoint.
+/// process exits non-zero, except an `AgreedError`, which every rank holds alike: rank 0 alone
+/// reports it. A preempted run exits with `Preemption.exitCode` after its checkpoint.
 func runCommand(_ collectives: Collectives, _ body: () throws -> Void) throws {
     do {
         try body()
@@ -165,6 +166,11 @@ func runCommand(_ collectives: Collectives, _ body: () throws -> Void) throws {
     } catch let e as ExitCode {
         MPI.finalize()
         throw e
+    } catch let agreed as AgreedError {
+        // Every rank holds the same error and none is inside a collective: one report, no abort.
+        if collectives.isRoot { Console.error("error: \(agreed)\n") }
+        MPI.finalize()
+        throw ExitCode(2)
     } catch {
         Console.error("[rank \(collectives.rank)] error: \(error)\n")
         // Other ranks may be inside a collective: end the whole job rather than hang.

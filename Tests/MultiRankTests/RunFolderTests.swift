@@ -122,7 +122,24 @@ final class RunFolderTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
         XCTAssertTrue(r.output.contains("different output folders") && r.output.contains("same --out"), r.output)
+        // Both ranks know the outcome: one report, and an orderly exit rather than MPI_Abort.
+        XCTAssertEqual(r.output.components(separatedBy: "different output folders").count - 1, 1, r.output)
+        XCTAssertFalse(r.output.contains("MPI_ABORT"), r.output)
         XCTAssertEqual(CheckpointDirectory(path: a.path).checkpoints().map(\.step), [40])
+    }
+
+    /// A resume refused on 2 ranks (a changed setting) is reported once, by rank 0, not once
+    /// per rank, and the job ends without MPI_Abort and without a step.
+    func testRefusedResumeOnTwoRanksIsReportedOnce() throws {
+        let out = try MPIRun.tempDir("refused2")
+        let first = try MPIRun.run(ranks: 2, "emd", Self.teacher + ["--steps", "20", "--checkpoint-every", "10", "--out", out.path])
+        XCTAssertEqual(first.status, 0, first.output)
+        let r = try MPIRun.run(ranks: 2, "emd", Self.teacher + ["--steps", "30", "--seed", "3", "--out", out.path, "--resume"], timeout: 60)
+        XCTAssertFalse(r.timedOut, r.output)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertEqual(r.output.components(separatedBy: "seed was").count - 1, 1, r.output)
+        XCTAssertFalse(r.output.contains("MPI_ABORT") || r.output.contains("[rank 1]"), r.output)
+        XCTAssertEqual(CheckpointDirectory(path: out.path).checkpoints().map(\.step), [10, 20])
     }
 
     /// Settings that can only diverge are refused up front, and an update that makes the
